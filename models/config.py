@@ -1,0 +1,126 @@
+"""RunConfig: the one typed, bounded config. The CLI file, the socket's start/set messages, the URL
+hash, /api/schema and RESULT.json all use these names and these bounds.
+
+Each default carries the reason it was chosen.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .data import CUSTOM, DATA_PRESETS
+from .energy import MODEL_KINDS
+from .noise import NOISE_FAMILIES
+from .objectives import METHODS
+
+MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
+DataName = Literal[tuple([*DATA_PRESETS, CUSTOM])]  # type: ignore[valid-type]
+NoiseName = Literal[tuple(NOISE_FAMILIES)]  # type: ignore[valid-type]
+ModelName = Literal[tuple(MODEL_KINDS)]  # type: ignore[valid-type]
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: MethodName = Field("nce", description="Objective. NCE is the point of the lab.")
+    data: DataName = Field("bimodal", description="Data preset, or 'custom' for uploaded samples. "
+                                                  "Bimodal: 1-D, fast, and not Gaussian.")
+    data_file: Optional[str] = Field(None, max_length=4096,
+                                     description="CSV of 1 or 2 numeric columns (CLI path, or a web upload handle). "
+                                                 "Only read when data is 'custom'.")
+    model: ModelName = Field("mlp", description="Energy network: the seed's MLP, or a Gaussian for closed-form checks.")
+    hidden: int = Field(64, ge=4, le=256, description="Hidden width: 64 fits every preset and trains fast on a CPU.")
+    depth: int = Field(2, ge=1, le=4, description="Hidden layers: two are enough for rings and spirals.")
+    noise: NoiseName = Field("gaussian", description="Noise family q. A Gaussian fitted to the data is the classic choice.")
+    noise_fit: bool = Field(True, description="Fit q's mean and (co)variance to the data; "
+                                              "off: use noise_loc and noise_scale.")
+    noise_loc: float = Field(0.0, ge=-20.0, le=20.0, description="Centre of q on every axis (when noise_fit is off).")
+    noise_scale: float = Field(1.0, ge=0.05, le=50.0,
+                               description="Standard deviation of q on every axis (when noise_fit is off).")
+    learn_log_z: bool = Field(True, description="Learn log Z as a free parameter (NCE's c). Off: held at 0, "
+                                                "the seed's Z = 1 self-normalisation.")
+    nr: float = Field(10.0, ge=0.1, le=1000.0, description="N_r = noise samples per data sample. 10 is well into "
+                                                            "the regime where NCE tracks MLE.")
+    k: int = Field(16, ge=1, le=1024, description="InfoNCE negatives per positive.")
+    mi: float = Field(1.0, ge=0.0, le=6.0, description="CPC: true mutual information of the pairs, in nats; "
+                                                       "1 nat sits well under the log(batch) cap.")
+    batch_size: int = Field(256, ge=8, le=4096, description="Data samples per step; log(256) = 5.5 nats is the CPC cap.")
+    lr: float = Field(3e-3, gt=0.0, le=10.0, description="Adam learning rate: 3e-3 is quick and stable here.")
+    lr_decay: bool = Field(True, description="Cosine-decay the learning rate to 5% over `steps`, so a fixed-length "
+                                             "run ends with its most accurate numbers.")
+    steps: int = Field(3000, ge=1, le=1_000_000, description="Length of the run; 3000 steps learn Z to 0.05 on bimodal.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the model, the data and the noise draws.")
+    grid: int = Field(128, ge=16, le=512, description="Quadrature cells per axis. 128 makes the midpoint rule exact to "
+                                                      "~1e-4 on every preset.")
+    device: DeviceName = Field("auto", description="auto: CUDA, then MPS, then CPU.")
+
+    @model_validator(mode="after")
+    def _custom_needs_file(self) -> "RunConfig":
+        if self.data == CUSTOM and not self.data_file:
+            raise ValueError("data_file: required when data is 'custom' (a CSV path or an upload handle)")
+        return self
+
+    @property
+    def dim(self) -> Optional[int]:
+        """Dimension of the data, or None for custom data (known once the CSV is read)."""
+        if self.method == "cpc":
+            return 2
+        return DATA_PRESETS[self.data].dim if self.data in DATA_PRESETS else None
+
+    def patched(self, patch: Any) -> "RunConfig":
+        """A new config with `patch` applied, validated as a whole; raises ConfigError, changes nothing."""
+        if not isinstance(patch, dict):
+            raise ConfigError(["config: must be an object of knob names to values"])
+        return parse_config({**self.model_dump(), **patch})
+
+
+class ConfigError(ValueError):
+    """A rejected config: one message per problem, each naming the field and the bound."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+def describe(error: ValidationError) -> list[str]:
+    messages = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "config"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown knob (known: {', '.join(RunConfig.model_fields)})"
+        named = message.split(":", 1)[0]
+        if named in RunConfig.model_fields:  # validators that already name their field
+            messages.append(message)
+            continue
+        got = item.get("input")
+        suffix = f" (got {got!r})" if item["type"] != "extra_forbidden" and not isinstance(got, dict) else ""
+        messages.append(f"{field}: {message}{suffix}")
+    return messages
+
+
+def parse_config(raw: Any) -> RunConfig:
+    """Validate a JSON-like mapping into a RunConfig; raises ConfigError naming every bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(["config: must be an object of knob names to values"])
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(describe(error)) from None
+
+
+def knob_schema() -> dict[str, dict[str, Any]]:
+    """Every knob with its type, default, bounds or choices and description (for /api/schema and the page)."""
+    schema = RunConfig.model_json_schema()
+    knobs: dict[str, dict[str, Any]] = {}
+    for name, spec in schema["properties"].items():
+        spec = dict(spec)
+        if "anyOf" in spec:  # Optional[...] -> the non-null branch
+            branch = next(b for b in spec.pop("anyOf") if b.get("type") != "null")
+            spec.update(branch)
+            spec["nullable"] = True
+        spec.pop("title", None)
+        knobs[name] = spec
+    return knobs

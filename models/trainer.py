@@ -1,0 +1,392 @@
+"""Trainer: owns one model and its data/noise, steps it, takes live config patches, and reports
+frames as plain data. It knows nothing of sockets or files (minGPT's trainer: it reports, it does
+not talk); the server and the CLI call it.
+
+Lifecycle: Trainer(config) -> step(n) ... -> frame() at any time -> apply(patch) live -> reset().
+A non-finite loss sets state "diverged" with a message; no exception leaves step().
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .cpc import PairCritic
+from .data import CUSTOM, build_density, data_box
+from .densities import Density
+from .energy import EnergyModel, build_energy
+from .gradients import NR_LADDER, compare, noise_weight, population_gradients
+from .grid import Grid
+from .noise import DataStats, build_noise
+from .objectives import cpc_loss, infonce_loss, mle_loss, nce_logit, nce_loss
+
+MAX_NEGATIVES = 65_536  # per step; above this N_r only reweights (the loss stays unbiased), it adds no samples
+LOG_Q_FLOOR = -1e3      # keeps scores finite for data outside a bounded noise's support
+GRAD_GRID_2D = 64       # cells per axis for the 2-D gradient comparison (cost per frame)
+POINTS_SHOWN = 256      # data and noise points sent with a frame
+BOX_SAMPLES = 50_000    # samples that place the quadrature box of a preset
+
+# knobs that need a new model (or new data) when they change; everything else applies live
+REBUILD_KNOBS = frozenset({"data", "data_file", "model", "hidden", "depth", "seed", "grid", "device"})
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but no CUDA device is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device: 'mps' was asked for but no MPS device is available")
+    return torch.device(name)
+
+
+def needs_rebuild(old: RunConfig, new: RunConfig) -> bool:
+    if any(getattr(old, k) != getattr(new, k) for k in REBUILD_KNOBS):
+        return True
+    if (old.method == "cpc") != (new.method == "cpc"):
+        return True  # a critic of pairs is a different model
+    uses_mi = new.method == "cpc" or new.data == "correlated_gaussian"
+    return uses_mi and old.mi != new.mi
+
+
+@dataclass
+class ApplyResult:
+    config: RunConfig
+    rebuilt: bool
+    changed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _GridView:
+    """A grid with the fixed densities evaluated on it (float64)."""
+    grid: Grid
+    log_pd: torch.Tensor  # (M,)
+    log_q: torch.Tensor | None  # (M,), None for cpc
+
+
+def _init_parameters(module: nn.Module, gen: torch.Generator) -> None:
+    """PyTorch's default Linear init, drawn from our own generator (thread-safe, reproducible)."""
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                bound = 1.0 / math.sqrt(layer.in_features)
+                layer.weight.uniform_(-bound, bound, generator=gen)
+                layer.bias.uniform_(-bound, bound, generator=gen)
+
+
+def _plain(t: torch.Tensor) -> list:
+    """A tensor as JSON-safe lists: non-finite values become None."""
+    values = t.detach().to("cpu", torch.float64)
+    if bool(torch.isfinite(values).all()):
+        return values.tolist()
+    flat = [v if math.isfinite(v) else None for v in values.reshape(-1).tolist()]
+    if values.dim() == 2:
+        width = values.shape[1]
+        return [flat[i:i + width] for i in range(0, len(flat), width)]
+    return flat
+
+
+def _scalar(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, samples: torch.Tensor | None = None):
+        """samples: (n, d) custom data, required when config.data == 'custom'."""
+        self.config = config
+        self.samples = samples
+        self._build()
+
+    # ------------------------------------------------------------------ building
+    def _build(self) -> None:
+        cfg = self.config
+        self.device = resolve_device(cfg.device)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)  # training draws only
+        self.view_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)  # frames' draws
+        init_gen = torch.Generator().manual_seed(cfg.seed)
+        self._views: dict[int, _GridView] = {}
+        self.step_count = 0
+        self.state, self.message = "ok", None
+        self.last_loss: float | None = None
+        self._rate_steps, self._rate_seconds = 0, 0.0
+        self._steps_per_s: float | None = None
+
+        if cfg.method == "cpc":
+            self.data: Density = build_density("correlated_gaussian", cfg.mi)
+            self.dim = 2
+            self.model: nn.Module = PairCritic(cfg.hidden, cfg.depth)
+            box_samples = self.data.sample(BOX_SAMPLES, torch.Generator().manual_seed(0))
+        else:
+            if cfg.data == CUSTOM and self.samples is None:
+                raise ValueError("data: 'custom' needs samples")
+            self.data = build_density(cfg.data, cfg.mi, self.samples if cfg.data == CUSTOM else None)
+            self.dim = self.data.dim
+            self.model = build_energy(cfg.model, self.dim, cfg.hidden, cfg.depth, cfg.learn_log_z)
+            if cfg.data == CUSTOM:
+                box_samples = self.samples
+                self._custom_rows = self.samples.to(self.device, torch.float32)
+            else:
+                box_samples = self.data.sample(BOX_SAMPLES, torch.Generator().manual_seed(0))
+        self.box = data_box(box_samples)  # (d, 2)
+        self.stats = DataStats.of(self.data)
+        _init_parameters(self.model, init_gen)
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self._build_noise()
+
+    def _build_noise(self) -> None:
+        cfg = self.config
+        self.noise = build_noise(cfg.noise, self.stats, self.box, cfg.noise_fit, cfg.noise_loc, cfg.noise_scale)
+        for view in self._views.values():
+            view.log_q = self._log_q_on(view.grid)
+
+    def _log_q_on(self, grid: Grid) -> torch.Tensor | None:
+        return None if self.config.method == "cpc" else self.noise.log_prob(grid.points64)
+
+    def view(self, n: int) -> _GridView:
+        """The grid with n cells per axis, with log p_d and log q on it (cached)."""
+        if n not in self._views:
+            grid = Grid(self.box, n, self.device)
+            self._views[n] = _GridView(grid, self.data.log_prob(grid.points64), self._log_q_on(grid))
+        return self._views[n]
+
+    @property
+    def grid(self) -> Grid:
+        return self.view(self.config.grid).grid
+
+    # ------------------------------------------------------------------ live changes
+    def apply(self, patch: dict) -> ApplyResult:
+        """Apply a partial config. Validates the whole result first (ConfigError on failure, nothing
+        changed). Knobs in REBUILD_KNOBS (and a switch to or from cpc) rebuild the model from step 0;
+        the rest (nr, k, noise, lr, method, batch_size, steps, learn_log_z, ...) act on the running model."""
+        new = self.config.patched(patch)
+        changed = [k for k in RunConfig.model_fields if getattr(new, k) != getattr(self.config, k)]
+        if not changed:
+            return ApplyResult(new, False, [])
+        if needs_rebuild(self.config, new):
+            resolve_device(new.device)  # fail before touching anything
+            if new.data == CUSTOM and self.samples is None:
+                raise ValueError("data: 'custom' needs samples")
+            old = self.config
+            self.config = new
+            try:
+                self._build()
+            except Exception:
+                self.config = old
+                self._build()
+                raise
+            return ApplyResult(new, True, changed)
+        old, self.config = self.config, new
+        if {"noise", "noise_fit", "noise_loc", "noise_scale"} & set(changed):
+            self._build_noise()
+        if "learn_log_z" in changed and isinstance(self.model, EnergyModel):
+            self.model.log_z_est.requires_grad_(new.learn_log_z)
+            if not new.learn_log_z:
+                with torch.no_grad():
+                    self.model.log_z_est.zero_()
+                self.optimizer.state.pop(self.model.log_z_est, None)
+        if self.state == "done" and self.step_count < new.steps:
+            self.state, self.message = "ok", None  # more steps were granted
+        elif self.state == "ok" and self.step_count >= new.steps:
+            self.state = "done"
+        return ApplyResult(new, False, changed)
+
+    def reset(self) -> None:
+        """Back to step 0 with a fresh model from the same config (also clears a divergence)."""
+        self._build()
+
+    # ------------------------------------------------------------------ training
+    def current_lr(self) -> float:
+        cfg = self.config
+        if not cfg.lr_decay:
+            return cfg.lr
+        progress = min(1.0, self.step_count / max(1, cfg.steps))
+        return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def step(self, n: int = 1) -> int:
+        """Run up to n optimisation steps (stops at config.steps or on divergence). Returns steps taken."""
+        taken = 0
+        start = time.perf_counter()
+        while taken < n and self.state == "ok":
+            if self.step_count >= self.config.steps:
+                self.state = "done"
+                break
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.current_lr()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self._loss()
+            if not torch.isfinite(loss):
+                self.state = "diverged"
+                self.message = (f"loss became {float(loss)} at step {self.step_count}; "
+                                f"lower lr (now {self.config.lr:g}) and reset")
+                break
+            loss.backward()
+            self.optimizer.step()
+            self.last_loss = float(loss.detach())
+            self.step_count += 1
+            taken += 1
+        if self.state == "ok" and self.step_count >= self.config.steps:
+            self.state = "done"
+        self._note_rate(taken, time.perf_counter() - start)
+        return taken
+
+    def _note_rate(self, taken: int, seconds: float) -> None:
+        """steps/s over windows of at least half a second of stepping time."""
+        self._rate_steps += taken
+        self._rate_seconds += seconds
+        if self._rate_seconds >= 0.5:
+            self._steps_per_s = self._rate_steps / self._rate_seconds
+            self._rate_steps, self._rate_seconds = 0, 0.0
+
+    def _draw_data(self, n: int, gen: torch.Generator) -> torch.Tensor:  # (n, d) float32
+        if self.config.method != "cpc" and self.config.data == CUSTOM:
+            rows = torch.randint(0, self._custom_rows.shape[0], (n,), generator=gen, device=self.device)
+            return self._custom_rows[rows]
+        return self.data.sample(n, gen).to(torch.float32)
+
+    def negatives_per_step(self) -> int:
+        cfg = self.config
+        if cfg.method == "nce":
+            return int(min(MAX_NEGATIVES, max(1, round(cfg.nr * cfg.batch_size))))
+        if cfg.method == "infonce":
+            return cfg.k * cfg.batch_size
+        return 0
+
+    def _log_q(self, x: torch.Tensor) -> torch.Tensor:
+        return self.noise.log_prob(x).clamp_min(LOG_Q_FLOOR)
+
+    def _loss(self) -> torch.Tensor:
+        cfg, batch = self.config, self.config.batch_size
+        if cfg.method == "cpc":
+            pairs = self._draw_data(batch, self.gen)
+            return cpc_loss(self.model.scores(pairs[:, :1], pairs[:, 1:]))
+        x_data = self._draw_data(batch, self.gen)  # (B, d)
+        if cfg.method == "mle":
+            grid_points = self.grid.points
+            g = self.model(torch.cat([x_data, grid_points]))  # one forward: data and grid
+            log_z_true = self.grid.log_integral(g[batch:])
+            return mle_loss(g[:batch], log_z_true)
+        x_noise = self.noise.sample(self.negatives_per_step(), self.gen).to(torch.float32)  # (N_n, d)
+        g = self.model(torch.cat([x_data, x_noise]))  # positives and negatives in one pass
+        log_q = self._log_q(torch.cat([x_data, x_noise]))
+        if cfg.method == "nce":
+            return nce_loss(g[:batch], g[batch:], log_q[:batch], log_q[batch:], self.model.log_z_est, cfg.nr)
+        scores = g - log_q  # infonce
+        return infonce_loss(scores[:batch], scores[batch:].reshape(batch, cfg.k))
+
+    # ------------------------------------------------------------------ reporting
+    def log_z_true(self) -> float | None:
+        if self.config.method == "cpc":
+            return None
+        with torch.no_grad():
+            return float(self.grid.log_integral(self.model(self.grid.points).double()))
+
+    def frame(self, resolution: int | None = None, with_grad: bool = True) -> dict:
+        """The current state as plain data. Scalars always come from the training grid; the arrays are
+        on a grid of `resolution` cells per axis (default: the training grid)."""
+        cfg = self.config
+        out = {
+            "step": self.step_count,
+            "loss": _scalar(self.last_loss),
+            "state": self.state,
+            "message": self.message,
+            "lr": self.current_lr(),
+            "steps_per_s": _scalar(self._steps_per_s),
+            "device": self.device.type,
+            "dim": self.dim,
+            "negatives_per_step": self.negatives_per_step(),
+            "log_z_est": None, "log_z_true": None, "kl": None,
+            "grad_cos": None, "grad_norm_ratio": None,
+            "mi_estimate": None, "mi_true": None, "mi_cap": None,
+            "noise_coverage": None,
+            "p_d": "kde" if cfg.data == CUSTOM and cfg.method != "cpc" else "exact",
+        }
+        view = self.view(resolution or cfg.grid)
+        with torch.no_grad():
+            if cfg.method == "cpc":
+                out.update(self._cpc_frame(view))
+            else:
+                out.update(self._density_frame(view))
+        if with_grad and cfg.method != "cpc" and self.state != "diverged":
+            out["grad"] = self.gradient_frame()
+            out["grad_cos"] = out["grad"]["cos_current"]
+            out["grad_norm_ratio"] = out["grad"]["norm_ratio_current"]
+        return out
+
+    def _density_frame(self, view: _GridView) -> dict:
+        cfg = self.config
+        train = self.view(cfg.grid)
+        log_z_true = train.grid.log_integral(self.model(train.grid.points).double())
+        log_p_train = self.model(train.grid.points).double() - log_z_true
+        kl = train.grid.kl(train.log_pd, log_p_train)
+        coverage = train.grid.integral(torch.minimum(train.log_pd.exp(), train.log_q.exp()))
+
+        g = self.model(view.grid.points).double()  # (M,)
+        log_p = g - log_z_true
+        has_log_z = cfg.method != "mle"
+        log_z_est = self.model.log_z_est.double() if has_log_z else log_z_true
+        posterior = torch.sigmoid(nce_logit(g, log_z_est, view.log_q, cfg.nr))  # P(C=1|x), the model's own
+        shape = (view.grid.n, view.grid.n) if self.dim == 2 else (view.grid.n,)
+        data_points = self._draw_data(POINTS_SHOWN, self.view_gen)
+        noise_points = self.noise.sample(POINTS_SHOWN, self.view_gen)
+        return {
+            "log_z_est": float(self.model.log_z_est.detach()) if has_log_z else None,
+            "log_z_true": _scalar(log_z_true),
+            "kl": _scalar(kl),
+            "noise_coverage": _scalar(coverage),
+            "grid": {
+                "axes": view.grid.axes_lists(),
+                "log_p": _plain(log_p.reshape(shape)),
+                "log_p_self": _plain((g - log_z_est).reshape(shape)) if has_log_z else None,
+                "log_pd": _plain(view.log_pd.reshape(shape)),
+                "log_q": _plain(view.log_q.clamp_min(-1e4).reshape(shape)),
+                "weight": _plain(noise_weight(log_p, view.log_q, cfg.nr).reshape(shape)),
+                "posterior": _plain(posterior.reshape(shape)),
+            },
+            "points": {"data": _plain(data_points.T), "noise": _plain(noise_points.T)},
+        }
+
+    def _cpc_frame(self, view: _GridView) -> dict:
+        cfg = self.config
+        estimates = []
+        for _ in range(4):  # average a few fresh batches: the per-step loss is noisy
+            pairs = self._draw_data(cfg.batch_size, self.view_gen)
+            estimates.append(math.log(cfg.batch_size) - float(cpc_loss(self.model.scores(pairs[:, :1], pairs[:, 1:]))))
+        points = view.grid.points
+        critic = self.model.pair_score(points[:, :1], points[:, 1:])  # f(x, y) on the grid
+        shape = (view.grid.n, view.grid.n)
+        return {
+            "mi_estimate": sum(estimates) / len(estimates),
+            "mi_true": cfg.mi,
+            "mi_cap": math.log(cfg.batch_size),
+            "grid": {
+                "axes": view.grid.axes_lists(),
+                "log_pd": _plain(view.log_pd.reshape(shape)),
+                "critic": _plain(critic.reshape(shape)),
+            },
+            "points": {"data": _plain(self._draw_data(POINTS_SHOWN, self.view_gen).T), "noise": None},
+        }
+
+    def gradient_frame(self) -> dict:
+        """cos(g_nce, g_mle) and ‖g_nce‖/‖g_mle‖ over NR_LADDER and at the current nr."""
+        n = self.config.grid if self.dim == 1 else min(self.config.grid, GRAD_GRID_2D)
+        view = self.view(n)
+        nr_values = NR_LADDER + [self.config.nr]
+        g_mle, g_nce = population_gradients(self.model, view.grid.points64, view.grid.log_cell,
+                                            view.log_pd, view.log_q, nr_values)
+        cos, ratio = compare(g_mle, g_nce)
+        cos_list, ratio_list = _plain(cos), _plain(ratio)
+        return {"nr": NR_LADDER, "cos": cos_list[:-1], "norm_ratio": ratio_list[:-1],
+                "nr_current": self.config.nr, "cos_current": cos_list[-1], "norm_ratio_current": ratio_list[-1]}
