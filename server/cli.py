@@ -1,0 +1,102 @@
+"""`nce-playground serve` and `nce-playground run --config CFG.json --out RESULT.json`."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from models.config import ConfigError, parse_config
+from models.data import CUSTOM
+from models.samples import SamplesError, parse_samples
+
+
+def _progress_bar(step: int, total: int) -> None:
+    width = 30
+    filled = int(width * step / max(1, total))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {step}/{total} steps")
+    if step >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from models.run import run_config  # torch import only for the commands that train
+
+    try:
+        raw = json.loads(Path(args.config).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        print(f"error: cannot read config {args.config}: {error}", file=sys.stderr)
+        return 2
+    try:
+        config = parse_config(raw)
+    except ConfigError as error:
+        print(f"error: invalid config {args.config}:", file=sys.stderr)
+        for message in error.errors:
+            print(f"  {message}", file=sys.stderr)
+        return 2
+    samples = None
+    if config.data == CUSTOM and config.method != "cpc":
+        path = Path(config.data_file)
+        if not path.is_absolute():
+            path = Path(args.config).parent / path
+        try:
+            samples = parse_samples(path.read_text())
+        except OSError as error:
+            print(f"error: data_file: cannot read {path}: {error}", file=sys.stderr)
+            return 2
+        except SamplesError as error:
+            print(f"error: data_file {path}: {error}", file=sys.stderr)
+            return 2
+    try:
+        result = run_config(config, samples, progress=None if args.quiet else _progress_bar)
+    except ValueError as error:  # e.g. device: 'cuda' asked for but absent
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    Path(args.out).write_text(json.dumps(_json_safe(result)))
+    final = result["final"]
+    summary = {k: final[k] for k in ("step", "log_z_est", "log_z_true", "kl", "mi_estimate") if final.get(k) is not None}
+    print(f"{result['state']}: {summary}; {result['steps_per_s']:.0f} steps/s on {result['device']}", file=sys.stderr)
+    return 0 if result["state"] == "done" else 1
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.settings import Settings
+
+    settings = Settings()
+    uvicorn.run("server.app:create_app", factory=True,
+                host=args.host or settings.host, port=args.port or settings.port, log_level="info")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nce-playground", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the web app")
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1, or NCE_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8000, or NCE_PORT)")
+    serve.set_defaults(func=serve_command)
+    run = commands.add_parser("run", help="train headless and write RESULT.json")
+    run.add_argument("--config", required=True, help="JSON file of knobs (see /api/schema)")
+    run.add_argument("--out", required=True, help="where to write RESULT.json")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=run_command)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
