@@ -1,0 +1,149 @@
+"""The Trainer end to end: NCE learns Z, InfoNCE cannot, MLE on the Gaussian model hits its closed
+form, CPC respects log(batch), live patches and divergence behave."""
+import math
+
+import pytest
+import torch
+
+from models.config import ConfigError, RunConfig
+from models.trainer import Trainer
+
+
+def _train(**knobs) -> tuple[Trainer, dict]:
+    trainer = Trainer(RunConfig(**knobs))
+    trainer.step(trainer.config.steps)
+    return trainer, trainer.frame(with_grad=False)
+
+
+def test_nce_learns_the_normaliser_on_bimodal():
+    trainer, frame = _train(method="nce", data="bimodal", steps=3000)
+    assert trainer.state == "done"
+    assert abs(frame["log_z_est"] - frame["log_z_true"]) < 0.05
+    assert frame["kl"] < 0.01
+    # and it moved: log Z started at 0 and the truth is not 0
+    assert abs(frame["log_z_est"]) > 0.0
+
+
+def test_nce_learns_the_normaliser_on_eight_gaussians():
+    _, frame = _train(method="nce", data="eight_gaussians", steps=3000)
+    assert abs(frame["log_z_est"] - frame["log_z_true"]) < 0.05
+    assert frame["kl"] < 0.05
+
+
+def test_nce_without_learned_z_self_normalises():
+    """learn_log_z=False holds log Ẑ at 0, so the network itself must learn Z_θ = 1 (the seed's Z = 1)."""
+    trainer, frame = _train(method="nce", data="bimodal", steps=3000, learn_log_z=False)
+    assert frame["log_z_est"] == 0.0
+    assert abs(frame["log_z_true"]) < 0.05
+
+
+def test_infonce_cannot_move_log_z():
+    trainer = Trainer(RunConfig(method="infonce", data="bimodal", steps=300))
+    # its gradient with respect to log_z_est is exactly zero: the loss does not depend on it
+    loss = trainer._loss()
+    (grad,) = torch.autograd.grad(loss, [trainer.model.log_z_est], allow_unused=True)
+    assert grad is None or float(grad) == 0.0
+    trainer.step(300)
+    assert trainer.model.log_z_est.item() == 0.0
+    frame = trainer.frame(with_grad=False)
+    assert frame["log_z_est"] == 0.0 and abs(frame["log_z_true"]) > 0.1  # Z is far from 1, unlearned
+
+
+def test_switching_to_infonce_freezes_a_moving_log_z():
+    """Adam's momentum from NCE steps must not keep moving log_z_est after a live switch."""
+    trainer = Trainer(RunConfig(method="nce", data="bimodal", steps=1000))
+    trainer.step(100)
+    trainer.apply({"method": "infonce"})
+    frozen = trainer.model.log_z_est.item()
+    trainer.step(100)
+    assert trainer.model.log_z_est.item() == frozen
+
+
+def test_mle_on_the_gaussian_model_matches_the_closed_form():
+    """MLE for log u = −λ(x−μ)²/2 on a fixed sample: μ = sample mean, λ = 1 / (biased) sample variance."""
+    samples = 1.3 + 0.7 * torch.randn(400, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    config = RunConfig(method="mle", model="gaussian", data="custom", data_file="samples.csv",
+                       batch_size=2048, steps=1500, lr=0.05)
+    trainer = Trainer(config, samples=samples)
+    trainer.step(config.steps)
+    mu_hat = samples.mean().item()
+    precision_hat = 1.0 / samples.var(unbiased=False).item()
+    assert trainer.model.mu.item() == pytest.approx(mu_hat, abs=0.02)
+    assert trainer.model.log_precision.exp().item() == pytest.approx(precision_hat, rel=0.05)
+    assert trainer.frame(with_grad=False)["p_d"] == "kde"
+
+
+def test_cpc_estimate_never_exceeds_log_batch():
+    trainer = Trainer(RunConfig(method="cpc", mi=5.0, batch_size=64, steps=800))
+    cap = math.log(64)
+    estimates = []
+    while trainer.state == "ok":
+        trainer.step(100)
+        frame = trainer.frame()
+        estimates.append(frame["mi_estimate"])
+        assert frame["mi_cap"] == pytest.approx(cap)
+    assert max(estimates) <= cap
+    assert max(estimates) > cap - 1.0  # it saturates near the cap, far below the true 5 nats
+
+
+def test_cpc_estimate_is_near_the_truth_below_the_cap():
+    _, frame = _train(method="cpc", mi=1.0, batch_size=256, steps=1500)
+    assert frame["mi_estimate"] == pytest.approx(1.0, abs=0.15)
+    assert frame["mi_true"] == 1.0
+
+
+def test_seeded_runs_are_reproducible_and_frames_do_not_perturb_them():
+    a = Trainer(RunConfig(data="two_moons", steps=50, seed=3))
+    b = Trainer(RunConfig(data="two_moons", steps=50, seed=3))
+    a.step(50)
+    for _ in range(5):
+        b.step(10)
+        b.frame()
+    assert a.last_loss == b.last_loss
+    c = Trainer(RunConfig(data="two_moons", steps=50, seed=4))
+    c.step(50)
+    assert c.last_loss != a.last_loss
+
+
+def test_live_patch_keeps_the_model_and_rebuild_knobs_restart_it():
+    trainer = Trainer(RunConfig(steps=500))
+    trainer.step(20)
+    weights = trainer.model.head.weight.detach().clone()
+    result = trainer.apply({"nr": 100.0, "noise": "laplace", "lr": 0.001, "batch_size": 64})
+    assert not result.rebuilt and set(result.changed) == {"nr", "noise", "lr", "batch_size"}
+    assert trainer.step_count == 20 and torch.equal(trainer.model.head.weight, weights)
+    assert trainer.negatives_per_step() == 6400
+    result = trainer.apply({"hidden": 32})
+    assert result.rebuilt and trainer.step_count == 0 and trainer.model.head.weight.shape == (1, 32)
+
+
+def test_rejected_patch_changes_nothing():
+    trainer = Trainer(RunConfig(steps=500))
+    trainer.step(10)
+    before = trainer.config
+    with pytest.raises(ConfigError) as error:
+        trainer.apply({"nr": 5000, "hidden": 32})
+    assert "nr" in str(error.value) and "1000" in str(error.value)
+    assert trainer.config == before and trainer.step_count == 10
+    assert trainer.model.head.weight.shape == (1, 64)
+
+
+def test_non_finite_loss_ends_in_diverged_state_and_reset_recovers():
+    trainer = Trainer(RunConfig(steps=500))
+    trainer.step(5)
+    with torch.no_grad():
+        trainer.model.head.bias.fill_(float("nan"))
+    taken = trainer.step(10)  # no exception
+    assert taken == 0 and trainer.state == "diverged"
+    assert "step 5" in trainer.message and "lr" in trainer.message
+    frame = trainer.frame()  # still reports, with nulls for what is not a number
+    assert frame["state"] == "diverged" and frame["log_z_true"] is None
+    trainer.reset()
+    assert trainer.state == "ok" and trainer.step_count == 0 and trainer.step(3) == 3
+
+
+def test_run_ends_done_at_steps_and_more_steps_resume_it():
+    trainer = Trainer(RunConfig(steps=30))
+    assert trainer.step(100) == 30 and trainer.state == "done"
+    trainer.apply({"steps": 40})
+    assert trainer.state == "ok" and trainer.step(100) == 10
