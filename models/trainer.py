@@ -143,7 +143,7 @@ class Trainer:
         self.stats = DataStats.of(self.data)
         _init_parameters(self.model, init_gen)
         self.model.to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, foreach=True)
         self._build_noise()
 
     def _build_noise(self) -> None:
