@@ -1,0 +1,20 @@
+"""The workshop load test, small: 16 clients training at once for 10 s against one server.
+Asserts behaviour only (no errors, every client at least 3 frames/s, sessions end, no memory
+growth across rounds); the timings themselves are the bench script's to print."""
+import importlib.util
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("load_test", Path(__file__).resolve().parents[2] / "bench" / "load_test.py")
+load_test_module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(load_test_module)
+
+
+def test_sixteen_clients_all_get_frames_and_nothing_leaks():
+    summary = load_test_module.load_test(clients=16, seconds=10, rounds=2,
+                                         config={"method": "nce", "data": "bimodal", "steps": 1_000_000})
+    assert summary["errors"] == []
+    assert summary["frames_per_s_min"] >= 3.0, summary
+    assert summary["steps_per_s_total"] > 0
+    assert summary["sessions_ended"]
+    first, second = summary["rss_after_rounds_mb"]
+    assert second - first < 50, summary  # a second identical round must not keep what the first left
