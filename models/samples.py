@@ -21,7 +21,16 @@ def parse_samples(text: str, max_rows: int = MAX_ROWS) -> torch.Tensor:
     fewer than MIN_ROWS rows or more than max_rows."""
     rows: list[list[float]] = []
     width = None
-    for line_no, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+    # one line ending for the csv module (a lone \r would be an error of its own)
+    reader = csv.reader(io.StringIO(text.replace("\r\n", "\n").replace("\r", "\n")))
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # e.g. a field over the csv module's size limit
+            raise SamplesError(f"line {reader.line_num}: unreadable CSV ({error})") from None
+        line_no = reader.line_num
         if not cells or all(not c.strip() for c in cells):
             continue
         try:

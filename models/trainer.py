@@ -7,6 +7,7 @@ A non-finite loss sets state "diverged" with a message; no exception leaves step
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class Trainer:
         self.last_loss: float | None = None
         self._rate_steps, self._rate_seconds = 0, 0.0
         self._steps_per_s: float | None = None
+        self._snapshot_of: nn.Module | None = None
 
         if cfg.method == "cpc":
             self.data: Density = build_density("correlated_gaussian", cfg.mi)
@@ -151,6 +153,10 @@ class Trainer:
         self.noise = build_noise(cfg.noise, self.stats, self.box, cfg.noise_fit, cfg.noise_loc, cfg.noise_scale)
         for view in self._views.values():
             view.log_q = self._log_q_on(view.grid)
+        self.noise_coverage: float | None = None
+        if cfg.method != "cpc":  # ∫ min(p_d, q): 1 when q covers the data, 0 when they miss each other
+            train = self.view(cfg.grid)
+            self.noise_coverage = float(train.grid.integral(torch.minimum(train.log_pd.exp(), train.log_q.exp())))
 
     def _log_q_on(self, grid: Grid) -> torch.Tensor | None:
         return None if self.config.method == "cpc" else self.noise.log_prob(grid.points64)
@@ -167,24 +173,29 @@ class Trainer:
         return self.view(self.config.grid).grid
 
     # ------------------------------------------------------------------ live changes
-    def apply(self, patch: dict) -> ApplyResult:
+    def apply(self, patch: dict, samples: torch.Tensor | None = None) -> ApplyResult:
         """Apply a partial config. Validates the whole result first (ConfigError on failure, nothing
         changed). Knobs in REBUILD_KNOBS (and a switch to or from cpc) rebuild the model from step 0;
-        the rest (nr, k, noise, lr, method, batch_size, steps, learn_log_z, ...) act on the running model."""
+        the rest (nr, k, noise, lr, method, batch_size, steps, learn_log_z, ...) act on the running model.
+        `samples`: new custom data that comes with a changed data_file."""
         new = self.config.patched(patch)
         changed = [k for k in RunConfig.model_fields if getattr(new, k) != getattr(self.config, k)]
         if not changed:
             return ApplyResult(new, False, [])
         if needs_rebuild(self.config, new):
             resolve_device(new.device)  # fail before touching anything
+            old_samples = self.samples
+            if samples is not None:
+                self.samples = samples
             if new.data == CUSTOM and self.samples is None:
+                self.samples = old_samples
                 raise ValueError("data: 'custom' needs samples")
             old = self.config
             self.config = new
             try:
                 self._build()
             except Exception:
-                self.config = old
+                self.config, self.samples = old, old_samples
                 self._build()
                 raise
             return ApplyResult(new, True, changed)
@@ -202,6 +213,23 @@ class Trainer:
         elif self.state == "ok" and self.step_count >= new.steps:
             self.state = "done"
         return ApplyResult(new, False, changed)
+
+    def snapshot(self, reuse: "Trainer | None" = None) -> "Trainer":
+        """A copy that frame() and gradient_frame() can run on in another thread while this one trains.
+        It has its own parameters and grid views and shares what frames only read (data, noise, grids,
+        config, the frames' generator). `reuse`: an earlier snapshot of this same model, whose parameter
+        tensors are overwritten instead of deep-copied. Snapshots cannot step."""
+        copied = copy.copy(self)
+        if reuse is not None and reuse._snapshot_of is self.model:
+            model = reuse.model
+            with torch.no_grad():
+                for mine, theirs in zip(model.parameters(), self.model.parameters()):
+                    mine.copy_(theirs)
+        else:
+            model = copy.deepcopy(self.model)
+        copied.model, copied._snapshot_of, copied.optimizer = model, self.model, None
+        copied._views = {n: copy.copy(view) for n, view in self._views.items()}
+        return copied
 
     def reset(self) -> None:
         """Back to step 0 with a fresh model from the same config (also clears a divergence)."""
@@ -229,7 +257,7 @@ class Trainer:
             loss = self._loss()
             if not torch.isfinite(loss):
                 self.state = "diverged"
-                self.message = (f"loss became {float(loss)} at step {self.step_count}; "
+                self.message = (f"loss became {float(loss.detach())} at step {self.step_count}; "
                                 f"lower lr (now {self.config.lr:g}) and reset")
                 break
             loss.backward()
@@ -287,15 +315,10 @@ class Trainer:
         return infonce_loss(scores[:batch], scores[batch:].reshape(batch, cfg.k))
 
     # ------------------------------------------------------------------ reporting
-    def log_z_true(self) -> float | None:
-        if self.config.method == "cpc":
-            return None
-        with torch.no_grad():
-            return float(self.grid.log_integral(self.model(self.grid.points).double()))
-
-    def frame(self, resolution: int | None = None, with_grad: bool = True) -> dict:
-        """The current state as plain data. Scalars always come from the training grid; the arrays are
-        on a grid of `resolution` cells per axis (default: the training grid)."""
+    def frame(self, resolution: int | None = None, with_grad: bool = True, arrays: bool = True) -> dict:
+        """The current state as plain data. Scalars always come from the training grid; the arrays
+        (grid, points) are on a grid of `resolution` cells per axis (default: the training grid), or
+        left out with arrays=False."""
         cfg = self.config
         out = {
             "step": self.step_count,
@@ -313,7 +336,7 @@ class Trainer:
             "noise_coverage": None,
             "p_d": "kde" if cfg.data == CUSTOM and cfg.method != "cpc" else "exact",
         }
-        view = self.view(resolution or cfg.grid)
+        view = self.view(resolution or cfg.grid) if arrays else None
         with torch.no_grad():
             if cfg.method == "cpc":
                 out.update(self._cpc_frame(view))
@@ -325,52 +348,53 @@ class Trainer:
             out["grad_norm_ratio"] = out["grad"]["norm_ratio_current"]
         return out
 
-    def _density_frame(self, view: _GridView) -> dict:
+    def _density_frame(self, view: _GridView | None) -> dict:
         cfg = self.config
         train = self.view(cfg.grid)
-        log_z_true = train.grid.log_integral(self.model(train.grid.points).double())
-        log_p_train = self.model(train.grid.points).double() - log_z_true
-        kl = train.grid.kl(train.log_pd, log_p_train)
-        coverage = train.grid.integral(torch.minimum(train.log_pd.exp(), train.log_q.exp()))
-
-        g = self.model(view.grid.points).double()  # (M,)
-        log_p = g - log_z_true
+        g_train = self.model(train.grid.points).double()  # (M,) one pass serves Z, KL and same-grid arrays
+        log_z_true = train.grid.log_integral(g_train)
         has_log_z = cfg.method != "mle"
+        out = {
+            "log_z_est": float(self.model.log_z_est.detach()) if has_log_z else None,
+            "log_z_true": _scalar(log_z_true),
+            "kl": _scalar(train.grid.kl(train.log_pd, g_train - log_z_true)),
+            "noise_coverage": _scalar(self.noise_coverage),
+        }
+        if view is None:
+            return out
+        g = g_train if view is train else self.model(view.grid.points).double()  # (M,)
+        log_p = g - log_z_true
         log_z_est = self.model.log_z_est.double() if has_log_z else log_z_true
         posterior = torch.sigmoid(nce_logit(g, log_z_est, view.log_q, cfg.nr))  # P(C=1|x), the model's own
         shape = (view.grid.n, view.grid.n) if self.dim == 2 else (view.grid.n,)
         data_points = self._draw_data(POINTS_SHOWN, self.view_gen)
         noise_points = self.noise.sample(POINTS_SHOWN, self.view_gen)
-        return {
-            "log_z_est": float(self.model.log_z_est.detach()) if has_log_z else None,
-            "log_z_true": _scalar(log_z_true),
-            "kl": _scalar(kl),
-            "noise_coverage": _scalar(coverage),
-            "grid": {
-                "axes": view.grid.axes_lists(),
-                "log_p": _plain(log_p.reshape(shape)),
-                "log_p_self": _plain((g - log_z_est).reshape(shape)) if has_log_z else None,
-                "log_pd": _plain(view.log_pd.reshape(shape)),
-                "log_q": _plain(view.log_q.clamp_min(-1e4).reshape(shape)),
-                "weight": _plain(noise_weight(log_p, view.log_q, cfg.nr).reshape(shape)),
-                "posterior": _plain(posterior.reshape(shape)),
-            },
-            "points": {"data": _plain(data_points.T), "noise": _plain(noise_points.T)},
+        out["grid"] = {
+            "axes": view.grid.axes_lists(),
+            "log_p": _plain(log_p.reshape(shape)),
+            "log_p_self": _plain((g - log_z_est).reshape(shape)) if has_log_z else None,
+            "log_pd": _plain(view.log_pd.reshape(shape)),
+            "log_q": _plain(view.log_q.clamp_min(-1e4).reshape(shape)),
+            "weight": _plain(noise_weight(log_p, view.log_q, cfg.nr).reshape(shape)),
+            "posterior": _plain(posterior.reshape(shape)),
         }
+        out["points"] = {"data": _plain(data_points.T), "noise": _plain(noise_points.T)}
+        return out
 
-    def _cpc_frame(self, view: _GridView) -> dict:
+    def _cpc_frame(self, view: _GridView | None) -> dict:
         cfg = self.config
         estimates = []
         for _ in range(4):  # average a few fresh batches: the per-step loss is noisy
             pairs = self._draw_data(cfg.batch_size, self.view_gen)
             estimates.append(math.log(cfg.batch_size) - float(cpc_loss(self.model.scores(pairs[:, :1], pairs[:, 1:]))))
+        out = {"mi_estimate": sum(estimates) / len(estimates), "mi_true": cfg.mi, "mi_cap": math.log(cfg.batch_size)}
+        if view is None:
+            return out
         points = view.grid.points
         critic = self.model.pair_score(points[:, :1], points[:, 1:])  # f(x, y) on the grid
         shape = (view.grid.n, view.grid.n)
         return {
-            "mi_estimate": sum(estimates) / len(estimates),
-            "mi_true": cfg.mi,
-            "mi_cap": math.log(cfg.batch_size),
+            **out,
             "grid": {
                 "axes": view.grid.axes_lists(),
                 "log_pd": _plain(view.log_pd.reshape(shape)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -74,11 +75,17 @@ def run_command(args: argparse.Namespace) -> int:
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.app import UVICORN_OPTIONS
     from server.settings import Settings
 
+    # the app factory reads its settings from the environment: let --host/--port reach it too
+    if args.host:
+        os.environ["NCE_HOST"] = args.host
+    if args.port:
+        os.environ["NCE_PORT"] = str(args.port)
     settings = Settings()
-    uvicorn.run("server.app:create_app", factory=True,
-                host=args.host or settings.host, port=args.port or settings.port, log_level="info")
+    uvicorn.run("server.app:create_app", factory=True, host=settings.host, port=settings.port,
+                log_level="info", **UVICORN_OPTIONS)
     return 0
 
 

@@ -147,3 +147,26 @@ def test_run_ends_done_at_steps_and_more_steps_resume_it():
     assert trainer.step(100) == 30 and trainer.state == "done"
     trainer.apply({"steps": 40})
     assert trainer.state == "ok" and trainer.step(100) == 10
+
+
+def test_snapshot_reports_the_same_frame_and_does_not_follow_training():
+    trainer = Trainer(RunConfig(data="two_moons", steps=100))
+    trainer.step(10)
+    snapshot = trainer.snapshot()
+    assert snapshot.frame(resolution=32, with_grad=False)["log_z_true"] == trainer.frame(resolution=32, with_grad=False)["log_z_true"]
+    frozen = snapshot.frame(arrays=False, with_grad=False)["log_z_true"]
+    trainer.step(10)
+    assert snapshot.frame(arrays=False, with_grad=False)["log_z_true"] == frozen
+    reused = trainer.snapshot(reuse=snapshot)  # overwrites the old snapshot's parameters in place
+    assert reused.model is snapshot.model
+    assert reused.frame(arrays=False, with_grad=False)["log_z_true"] == trainer.frame(arrays=False, with_grad=False)["log_z_true"]
+    assert snapshot.optimizer is None and "grid" not in reused.frame(arrays=False, with_grad=False)
+
+
+def test_rebuild_with_new_samples_takes_them():
+    first = torch.randn(100, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    second = 5.0 + torch.randn(100, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    trainer = Trainer(RunConfig(data="custom", data_file="upload:a", steps=100), samples=first)
+    assert trainer.dim == 1
+    result = trainer.apply({"data_file": "upload:b"}, samples=second)
+    assert result.rebuilt and trainer.dim == 2 and trainer.samples is second

@@ -1,0 +1,50 @@
+"""The app factory: `uvicorn --factory server.app:create_app`, or create_app(Settings(...)) in tests."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Optional
+
+import torch
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from models.trainer import resolve_device
+
+from . import catalog, errors, routes
+from .assets import FRONTEND_DIR
+from .hub import Hub
+from .security import SecurityMiddleware
+from .settings import Settings
+
+
+# uvicorn options the CLI and the tests' live server share
+UVICORN_OPTIONS = {
+    "ws_max_size": 1 << 20,           # a client message is ~1 KB; anything near this is refused (1009)
+    "timeout_graceful_shutdown": 5,   # Ctrl-C does not wait for open sockets forever
+}
+
+
+def create_app(settings: Optional[Settings] = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # one intra-op thread per session thread: with many sessions on few cores, more threads only
+        # make them wait on each other (and on a busy 2-core machine, slow every step down)
+        torch.set_num_threads(settings.torch_threads)
+        app.state.device = resolve_device(settings.device).type  # fails fast on NCE_DEVICE=cuda without CUDA
+        app.state.hub = Hub(settings)
+        try:
+            yield
+        finally:
+            app.state.hub.close()
+
+    app = FastAPI(title="NCE Playground", version=catalog.version(), lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.add_middleware(SecurityMiddleware, allowed_hosts=settings.host_allowlist())
+    errors.install(app)
+    app.include_router(routes.router)
+    # StaticFiles keeps every request inside frontend/ (normalised paths, no symlinks out)
+    app.mount("/static", StaticFiles(directory=FRONTEND_DIR, check_dir=False), name="static")
+    return app

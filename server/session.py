@@ -1,0 +1,112 @@
+"""A Session: one WebSocket and its Runner. Two tasks on the event loop: the reader turns messages
+into commands for the runner (or `error` replies), the sender empties the Outbox. When either ends
+(disconnect, close, failure) the session stops its runner and is gone within a second.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from typing import Optional
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from . import wire
+from .messages import MessageError, parse_message
+from .outbox import ByteBudget, Close, Outbox
+from .runner import SESSION_LIMIT, Runner, Services
+
+log = logging.getLogger(__name__)
+
+STOP_WAIT_S = 2.0  # how long a closing session waits for its runner thread to end
+_serial = itertools.count(1)
+
+
+class Session:
+    def __init__(self, websocket: WebSocket, services: Services):
+        self.websocket, self.services, self.settings = websocket, services, services.settings
+        self.name = f"nce-session-{next(_serial)}"
+        self.runner: Optional[Runner] = None
+
+    async def run(self) -> None:
+        """Serve the (accepted) socket until it closes."""
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.outbox = Outbox(lambda: _call_soon(loop, self._wake.set))
+        self.budget = ByteBudget(self.settings.max_bytes_per_s)
+        self.runner = Runner(self.services, self.outbox, self.budget, self.name)
+        self.runner.start()
+        limit_timer = None
+        if self.settings.max_session_seconds is not None:
+            limit_timer = loop.call_later(self.settings.max_session_seconds, self.outbox.close, SESSION_LIMIT,
+                                          f"this session reached its time limit of "
+                                          f"{self.settings.max_session_seconds:g} s; reload to start a new one")
+        tasks = [asyncio.create_task(self._read(), name=f"{self.name}-read"),
+                 asyncio.create_task(self._send(), name=f"{self.name}-send")]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if limit_timer is not None:
+                limit_timer.cancel()
+            self.runner.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            deadline = time.monotonic() + STOP_WAIT_S
+            while self.runner.is_alive() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            if self.runner.is_alive():
+                log.warning("%s: runner still busy %.1f s after the socket closed", self.name, STOP_WAIT_S)
+
+    async def _read(self) -> None:
+        idle, closing = self.settings.idle_timeout_s, False
+        while True:
+            try:
+                message = await asyncio.wait_for(self.websocket.receive(), idle)
+            except asyncio.TimeoutError:
+                if closing:  # the close never got out (a client that reads nothing): drop the socket
+                    return
+                self.outbox.close(SESSION_LIMIT, f"idle for {idle:g} s: no message from the page")
+                closing = True
+                continue  # the sender closes; the disconnect ends this loop
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self.outbox.put(wire.error_message("send JSON text messages, not binary ones"))
+                continue
+            self._handle(text)
+
+    def _handle(self, text: str) -> None:
+        try:
+            command = parse_message(text)
+        except MessageError as error:
+            self.outbox.put(wire.error_message(str(error)))
+            return
+        if command.kind == "ping":  # keeps a quiet page's session from idling out
+            self.outbox.put({"type": "pong"})
+        elif not self.runner.submit(command):
+            self.outbox.put(wire.error_message(f"{command.kind}: too many commands waiting; slow down"))
+
+    async def _send(self) -> None:
+        websocket = self.websocket
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                for item in self.outbox.take():
+                    if isinstance(item, Close):
+                        await websocket.close(item.code, item.reason)
+                        return
+                    await websocket.send_text(item)
+                    self.budget.spend(len(item))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the client went away mid-send
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback) -> None:
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:  # the loop has closed (server shutting down): nobody to wake
+        pass

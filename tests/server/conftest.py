@@ -1,0 +1,160 @@
+"""Helpers for the server tests: a WebSocket client that waits for conditions (never sleeps and
+hopes), and a guard that fails any test during which the server logged an error."""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+import time
+from typing import Callable, Iterator, Optional
+from urllib.parse import urlsplit
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+FAST = {"steps": 400, "batch_size": 64, "grid": 32}  # a quick 1-D run for tests that do not need the defaults
+
+
+class Client:
+    """A test's view of one socket: every message it received, and waits on them."""
+
+    def __init__(self, url: str, **kwargs):
+        # max_queue=None: the client's thread reads whatever arrives, so closing never waits behind
+        # unread frames (a test of a client that does not read passes a small max_queue)
+        options = {"open_timeout": 10, "max_size": 2 ** 22, "max_queue": None, "close_timeout": 2, **kwargs}
+        self.ws = connect(url, legacy=True, **options)  # closed by close()
+        self.seen: list[dict] = []
+
+    def send(self, message) -> None:
+        self.ws.send(message if isinstance(message, (str, bytes)) else json.dumps(message))
+
+    def recv(self, timeout: float) -> dict:
+        message = json.loads(self.ws.recv(timeout=timeout))
+        self.seen.append(message)
+        return message
+
+    def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 10.0, what: str = "a message") -> dict:
+        """Read until a message satisfies `predicate`; fail with what was seen if none does in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {what} within {timeout} s; last messages: {_brief(self.seen[-6:])}")
+            try:
+                message = self.recv(left)
+            except TimeoutError:
+                continue
+            if predicate(message):
+                return message
+
+    def wait_type(self, kind: str, timeout: float = 10.0, **fields) -> dict:
+        def matches(m: dict) -> bool:
+            return m.get("type") == kind and all(m.get(k) == v for k, v in fields.items())
+        return self.wait_for(matches, timeout, f"{kind} {fields or ''}".strip())
+
+    def start(self, config: Optional[dict] = None, running: bool = True) -> dict:
+        """Start a run; returns the config reply (and, unless running, leaves it paused at step 0)."""
+        self.send({"type": "start", "config": config or {}})
+        reply = self.wait_for(lambda m: m["type"] in ("config", "error"), 30, "start reply")
+        assert reply["type"] == "config", reply
+        if not running:
+            self.send({"type": "reset"})
+            self.wait_type("frame", step=0)
+        return reply
+
+    def close_code(self, timeout: float = 10.0) -> tuple[int, str]:
+        """Read until the server closes the socket; its close code and reason."""
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    self.recv(deadline - time.monotonic())
+                except TimeoutError:
+                    pass
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None, "closed without a close frame"
+            return closed.rcvd.code, closed.rcvd.reason
+        raise AssertionError(f"socket still open after {timeout} s")
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _brief(messages: list[dict]) -> str:
+    return "; ".join(json.dumps({k: v for k, v in m.items() if not isinstance(v, (dict, list))})[:200]
+                     for m in messages)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def raw_get(base: str, path: str, headers: dict | None = None) -> tuple[int, bytes, dict]:
+    """A GET with the path sent byte for byte (httpx would normalise '..')."""
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=bool(headers and "Host" in headers))
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        connection.close()
+
+
+def session_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("nce-session-")]
+
+
+@pytest.fixture
+def client_for():
+    """client_for(server, **connect kwargs) -> Client; all closed after the test."""
+    clients: list[Client] = []
+
+    def make(server, path: str = "", **kwargs) -> Client:
+        client = Client(server.ws_url + path, **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+class _ErrorRecords(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(("server", "uvicorn")) and (
+                record.levelno >= logging.ERROR or record.name.startswith("server")):
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors() -> Iterator[None]:
+    """Fail the test if the server logged an error (or a warning of its own) while it ran."""
+    handler = _ErrorRecords()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    problems = [logging.Formatter("%(name)s: %(message)s").format(r) for r in handler.records]
+    assert not problems, "the server logged:\n" + "\n".join(problems)
