@@ -9,7 +9,7 @@ from typing import Optional
 MAX_MESSAGE_CHARS = 65_536  # a full config is ~1 KB
 MAX_STEP_N = 10_000
 FIELDS = {  # the fields each message type may carry, besides "type"
-    "start": {"config"}, "set": {"config"}, "step": {"n"},
+    "start": {"config", "paused"}, "set": {"config"}, "step": {"n"},
     "pause": set(), "resume": set(), "reset": set(), "ping": set(),
 }
 
@@ -23,6 +23,7 @@ class Command:
     kind: str
     config: Optional[dict] = None  # start, set
     n: int = 0  # step
+    paused: bool = False  # start: hold at step 0 until resume
 
 
 def parse_message(text: str) -> Command:
@@ -45,7 +46,10 @@ def parse_message(text: str) -> Command:
         config = message.get("config", {} if kind == "start" else None)
         if not isinstance(config, dict):
             raise MessageError(f"{kind}: 'config' must be an object of knob names to values")
-        return Command(kind, config=config)
+        paused = message.get("paused", False)
+        if type(paused) is not bool:
+            raise MessageError(f"paused: must be true or false (got {_short(paused)})")
+        return Command(kind, config=config, paused=paused)
     if kind == "step":
         n = message.get("n")
         if type(n) is not int or not 1 <= n <= MAX_STEP_N:

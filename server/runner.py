@@ -166,7 +166,7 @@ class Runner:
         trainer = Trainer(config, self._samples_for(config))
         old = self.trainer.config if self.trainer is not None else None
         self.trainer, self.error = trainer, None
-        self.mode, self.steps_left = "running", None
+        self.mode, self.steps_left = ("paused" if command.paused else "running"), None
         self._accepted(ApplyResult(config, True, _changed(old, config)))
 
     def _on_set(self, command: Command) -> None:

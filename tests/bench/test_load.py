@@ -2,10 +2,12 @@
 Asserts behaviour only (no errors, every client at least 3 frames/s, sessions end, no memory
 growth across rounds); the timings themselves are the bench script's to print."""
 import importlib.util
+import sys
 from pathlib import Path
 
 spec = importlib.util.spec_from_file_location("load_test", Path(__file__).resolve().parents[2] / "bench" / "load_test.py")
 load_test_module = importlib.util.module_from_spec(spec)
+sys.modules["load_test"] = load_test_module  # dataclasses look their module up there
 spec.loader.exec_module(load_test_module)
 
 

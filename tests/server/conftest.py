@@ -56,11 +56,10 @@ class Client:
 
     def start(self, config: Optional[dict] = None, running: bool = True) -> dict:
         """Start a run; returns the config reply (and, unless running, leaves it paused at step 0)."""
-        self.send({"type": "start", "config": config or {}})
+        self.send({"type": "start", "config": config or {}, "paused": not running})
         reply = self.wait_for(lambda m: m["type"] in ("config", "error"), 30, "start reply")
         assert reply["type"] == "config", reply
         if not running:
-            self.send({"type": "reset"})
             self.wait_type("frame", step=0)
         return reply
 

@@ -123,6 +123,17 @@ def test_pause_stops_the_step_count_and_resume_continues(live_server, client_for
     client.wait_for(lambda m: frame(m) and m["step"] > paused_at + 1, 5, "training again")
 
 
+def test_a_paused_start_holds_at_step_zero(live_server, client_for):
+    client = client_for(live_server)
+    client.send({"type": "start", "config": {**FAST, "steps": 100_000}, "paused": True})
+    client.wait_type("status", state="paused")
+    assert client.wait_type("frame")["step"] == 0
+    client.send({"type": "step", "n": 3})  # the next frame shows exactly the 3 steps: none ran before
+    assert paused_frame(client)["step"] == 3
+    client.send({"type": "start", "paused": "yes"})
+    assert "paused: must be true or false" in client.wait_type("error")["message"]
+
+
 def test_step_n_advances_exactly_n_then_pauses(live_server, client_for):
     client = client_for(live_server)
     client.start({**FAST, "steps": 100_000}, running=False)

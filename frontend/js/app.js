@@ -1,0 +1,246 @@
+// The controller: wires controls -> config -> runs (sockets) -> panels. It owns no drawing and no
+// protocol details; each of those lives in its own module.
+import { socketUrl } from './api.js';
+import { buildKnobTable, fieldsNamed } from './knobs.js';
+import { decodeHash } from './hash.js';
+import { ConfigStore } from './state.js';
+import { Run } from './run.js';
+import { Controls } from './controls.js';
+import { Panels } from './panels.js';
+import { StatusBar } from './status.js';
+import { Lessons } from './lessons.js';
+import { Upload } from './upload.js';
+import { CompareBar, METHOD_LABELS } from './compare.js';
+import { wireToolbar } from './toolbar.js';
+import { bindKeys } from './keyboard.js';
+import { COLORS, RUN_COLORS } from './plots/theme.js';
+
+const $ = id => document.getElementById(id);
+
+export class App {
+  constructor({ schema, presets, health, messages }) {
+    this.messages = messages;
+    this.table = buildKnobTable(schema);
+    this.store = new ConfigStore(this.table);
+    this.status = new StatusBar();
+    this.panels = new Panels();
+    this.panels.source = () => this.runs;
+    this.controls = new Controls($('knobs'), this.table, { presets, onChange: (name, value) => this.change({ [name]: value }) });
+    this.store.on('change', config => this.showConfig(config));
+    this.main = this.makeRun('main', COLORS.model);
+    this.runs = [this.main];
+    this.compare = new CompareBar({
+      bar: $('compare-bar'), toggle: $('compare-toggle'),
+      onChange: methods => this.setCompare(methods, this.main.wantRunning),
+      onTooFew: () => this.messages.info('Compare needs at least two methods.', 'compare'),
+    });
+    this.lessons = new Lessons({
+      strip: $('lessons'), card: $('lesson-card'), title: $('lesson-title'), body: $('lesson-body'), close: $('lesson-close'),
+      onPick: lesson => this.lesson(lesson),
+    });
+    this.upload = new Upload({ zone: $('dropzone'), input: $('upload'), info: $('upload-info'), error: $('upload-error'),
+      onUploaded: info => { this.messages.clear('upload'); this.uploaded(info); },
+      onFailed: text => this.messages.error(`${text} The data did not change.`, 'upload') });
+    if (health && health.device) this.status.device(health.device);
+    this.wire();
+  }
+
+  // ---------------------------------------------------------------- runs
+  makeRun(id, color) {
+    const compact = config => Object.fromEntries(Object.entries(config).filter(([k, v]) => v !== this.store.defaults[k]));
+    const run = new Run({ id, label: '', color, url: socketUrl(), compact });
+    run.on('config', (message, { started }) => this.onConfig(run, message, started));
+    run.on('frame', frame => {
+      if (run === this.main) this.status.frame(frame);
+      this.compare.table(this.runs); // a few text cells, changed in place
+      this.panels.schedule();
+    });
+    run.on('status', status => this.onStatus(run, status));
+    run.on('error', text => this.onRefusedChange(run, text));
+    run.on('start-rejected', text => this.onStartRejected(run, text));
+    run.on('connection', state => { if (run === this.main) this.status.connection(state); });
+    run.on('lost', info => {
+      if (run !== this.main) return;
+      this.reconnecting = true;
+      this.messages.warn(`Connection lost${info.reason ? ` (${info.reason})` : ''}. Reconnecting in ${Math.ceil(info.retryInMs / 1000)} s…`,
+        'connection', { label: 'Reconnect now', run: () => this.runs.forEach(r => r.socket.reconnect()) });
+    });
+    run.on('refused', info => {
+      this.messages.error(`The server refused the session: ${info.reason}.`, 'connection',
+        { label: 'Try again', run: () => this.runs.forEach(r => r.socket.reconnect()) });
+    });
+    return run;
+  }
+
+  /** (Re)start every run from `config` (compare runs differ only in method). */
+  restartAll(config, running) {
+    const methods = this.compare.enabled ? this.compare.methods() : null;
+    if (methods) config = { ...config, method: methods[0] };
+    this.store.replace(config, 'page');
+    this.runs.forEach((run, i) => run.open(methods ? { ...config, method: methods[i] } : config, { running }));
+    this.labelRuns();
+  }
+
+  labelRuns() {
+    const compare = this.runs.length > 1;
+    this.runs.forEach((run, i) => {
+      const method = compare ? this.compare.methods()[i] : this.store.config.method;
+      run.label = METHOD_LABELS[method] || method;
+      run.color = compare ? RUN_COLORS[i] : COLORS.model;
+    });
+  }
+
+  /** The runs for compare mode's methods (null: one run). New runs wait for restartAll. */
+  setRuns(methods) {
+    for (const run of this.runs.slice(1)) run.close();
+    this.runs = [this.main];
+    this.compare.show(methods);
+    this.store.setExtras({ compare: methods || [] });
+    if (methods) for (let i = 1; i < methods.length; i += 1) this.runs.push(this.makeRun(`compare-${i}`, RUN_COLORS[i]));
+  }
+
+  setCompare(methods, running = false) {
+    this.setRuns(methods);
+    if (methods) this.restartAll(this.store.config, running);
+    this.labelRuns();
+    this.showConfig(this.store.config);
+    this.compare.table(this.runs);
+    this.panels.schedule();
+  }
+
+  // ---------------------------------------------------------------- server replies
+  onConfig(run, message, started) {
+    if (run === this.main) {
+      this.store.replace(message.config, 'server');
+      if (!started) this.controls.markInvalid([]); // a refused link's fields stay marked while its message shows
+      this.status.rev(message.config_rev);
+      this.status.total(message.config.steps);
+      if (!started && message.changed && message.changed.length) {
+        const changed = message.changed.join(', ');
+        if (message.rebuilt) this.messages.info(`Rebuilt the model for ${changed}: training starts again from step 0.`, 'applied');
+        else this.messages.info(`Applied ${changed} to the running model (no restart).`, 'applied');
+      }
+    }
+    if (started) run.startTries = 0;
+    if (started && run === this.main && this.reconnecting) {
+      this.reconnecting = false;
+      this.messages.info('Reconnected: the run started again with the same settings.', 'connection');
+    }
+    this.labelRuns();
+    this.panels.schedule();
+  }
+
+  onStatus(run, status) {
+    if (run === this.main) this.status.state(status.state);
+    const key = `state-${run.id}`;
+    if (status.state === 'diverged') {
+      this.messages.error(`${run.label} diverged: ${status.message || 'the loss is no longer finite'}. `
+        + 'Lower the learning rate, then press Reset.', key);
+    } else if (status.state === 'error') {
+      this.messages.error(`${run.label}: ${status.message || 'the run stopped with an error'}.`, key);
+    } else {
+      this.messages.clear(key);
+    }
+  }
+
+  onRefusedChange(run, text) {
+    const named = fieldsNamed(text);
+    if (run === this.main) {
+      this.messages.error(`Not applied: ${text}`, 'refused');
+      this.controls.markInvalid(named);
+      this.store.replace(run.config || this.store.config, 'server');
+      this.controls.update(this.store.config, true);
+    }
+  }
+
+  /** The server refused a start (e.g. a bad link): report it, drop the named fields, start again. */
+  onStartRejected(run, text) {
+    const named = fieldsNamed(text);
+    run.startTries = (run.startTries || 0) + 1;
+    if (run === this.main) {
+      const fallback = named.length ? `Using the default for ${named.join(', ')}.` : 'Using the defaults.';
+      this.messages.error(`These settings were refused: ${text}. ${fallback}`, 'start');
+      this.controls.markInvalid(named);
+    }
+    const config = named.length && run.startTries < 3 ? this.store.withoutFields(run.desired, named) : { ...this.store.defaults };
+    if (run !== this.main) config.method = run.desired.method;
+    if (run === this.main) this.store.replace(config, 'page');
+    run.open(config, { running: run.wantRunning });
+  }
+
+  // ---------------------------------------------------------------- user actions
+  change(patch) {
+    if (this.compare.enabled && 'method' in patch) return;
+    this.controls.markInvalid(this.controls.invalid.filter(name => !(name in patch)));
+    this.store.patch(patch, 'user');
+    for (const run of this.runs) run.set(patch);
+    if (!this.main.socket.open) this.messages.info('Not connected: the change is kept and sent when the connection is back.', 'applied');
+  }
+
+  lesson(lesson) {
+    for (const key of ['start', 'hash', 'refused']) this.messages.clear(key);
+    this.setRuns(lesson.compare || null);
+    this.restartAll({ ...this.store.defaults, ...lesson.knobs }, true);
+    this.panels.schedule();
+  }
+
+  uploaded(info) {
+    this.controls.setCustomData(info);
+    const patch = { data: 'custom', data_file: info.handle };
+    if (this.store.config.method === 'cpc') patch.method = 'nce';
+    this.change(patch);
+  }
+
+  play() {
+    if (this.runs.some(r => r.status.state === 'done')) this.messages.info('The run had finished: it starts again from step 0.', 'applied');
+    this.runs.forEach(r => r.play());
+  }
+
+  pause() { this.runs.forEach(r => r.pause()); }
+
+  step() {
+    const n = Number($('step-size').value) || 1;
+    this.runs.forEach(r => r.step(n));
+  }
+
+  reset() { this.runs.forEach(r => r.reset()); }
+
+  showConfig(config) {
+    this.controls.update(config);
+    if (this.compare.enabled) {
+      const widget = this.controls.widgets.method;
+      if (widget) {
+        for (const input of widget.root.querySelectorAll('select')) input.disabled = true;
+        this.controls.hints.method.textContent = 'Compare mode: pick the methods in the compare bar.';
+      }
+    }
+  }
+
+  wire() {
+    $('play').addEventListener('click', () => this.play());
+    $('pause').addEventListener('click', () => this.pause());
+    $('step').addEventListener('click', () => this.step());
+    $('reset').addEventListener('click', () => this.reset());
+    wireToolbar(this);
+    window.addEventListener('hashchange', () => this.openHash(window.location.hash));
+    bindKeys({
+      toggle: () => (this.main.status.state === 'running' ? this.pause() : this.play()),
+      step: () => this.step(),
+      reset: () => this.reset(),
+    });
+  }
+
+  /** Apply a link's hash: report what cannot be used, start from the rest (the server validates). */
+  openHash(hash) {
+    const { patch, extras, problems } = decodeHash(hash, this.table);
+    if (problems.length) this.messages.error(`This link has problems: ${problems.join('; ')}.`, 'hash');
+    const methods = extras.compare && extras.compare.length >= 2 ? extras.compare.slice(0, 3) : null;
+    this.setRuns(methods);
+    this.restartAll({ ...this.store.defaults, ...patch }, false);
+  }
+
+  start() {
+    this.status.connection('connecting');
+    this.openHash(window.location.hash);
+  }
+}

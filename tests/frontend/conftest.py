@@ -1,0 +1,207 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright (sync API), one page per test at 1280x800.
+
+Every test's page is watched: console errors, uncaught page errors and Content-Security-Policy
+violations fail the test at teardown (a test that provokes an error on purpose lists it in
+`page.allowed_errors`). Screenshots go to test-artifacts/ (gitignored).
+
+No Chromium at /usr/bin/chromium: the browser tests are skipped, except under CI=true, where they fail.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 800}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TIMEOUT_MS = 20_000  # generous: the server trains on the same two cores that render the page
+
+# Small, quick runs: a coarse grid, a small network and batch, and enough steps to keep running.
+SMALL = {"grid": 32, "hidden": 16, "batch_size": 64, "steps": 200000}
+
+# Records CSP violations (Chromium also logs them as console errors; this catches them either way).
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e => {
+  window.__cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`);
+});
+"""
+
+
+def _missing(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _missing(f"no Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright Python package is not installed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.problems = []
+    context.allowed_errors = []
+    context.on("console", lambda msg: context.problems.append(f"console.error: {msg.text}") if msg.type == "error" else None)
+    context.on("weberror", lambda error: context.problems.append(f"page error: {error.error}"))
+    context.add_init_script(CSP_WATCH)
+    yield context
+    violations = []
+    for page in context.pages:
+        if not page.is_closed():
+            try:
+                violations += page.evaluate("window.__cspViolations || []")
+            except Exception:  # a page that is navigating away
+                pass
+    context.close()
+    unexpected = [p for p in context.problems if not any(re.search(a, p) for a in context.allowed_errors)]
+    assert not violations, f"CSP violations: {violations}"
+    assert not unexpected, "errors in the browser:\n" + "\n".join(unexpected)
+
+
+@pytest.fixture
+def page(context):
+    page = context.new_page()
+    page.allowed_errors = context.allowed_errors  # a test appends regexes for errors it provokes
+    return page
+
+
+# ---------------------------------------------------------------------------- the page driver
+
+def hash_of(**knobs) -> str:
+    return "#" + urlencode({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in knobs.items()})
+
+
+class Driver:
+    """The page under test, with the waits and reads the tests share (all waits are conditions)."""
+
+    def __init__(self, page):
+        self.page = page
+
+    def open(self, base: str, small: bool = True, **knobs):
+        """Open the page with these knobs (plus SMALL) in the hash; wait until the run holds at step 0."""
+        self.page.goto(f"{base}/{hash_of(**{**(SMALL if small else {}), **knobs})}")
+        self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        self.page.wait_for_selector('[data-testid="connection"][data-state="open"]')
+        self.wait_state("paused")
+        self.page.wait_for_function("() => document.querySelector('[data-testid=density-plot] .main-svg, "
+                                    "[data-testid=mi-plot] .main-svg') !== null")
+
+    def wait_state(self, state: str):
+        self.page.wait_for_function("s => document.querySelector('[data-testid=status]').textContent === s", arg=state)
+
+    def click(self, testid: str):
+        self.page.click(f'[data-testid="{testid}"]')
+
+    def text(self, testid: str) -> str:
+        return self.page.text_content(f'[data-testid="{testid}"]')
+
+    def value(self, testid: str) -> str:
+        return self.page.input_value(f'[data-testid="{testid}"]')
+
+    def checked(self, testid: str) -> bool:
+        return self.page.is_checked(f'[data-testid="{testid}"]')
+
+    def step_count(self) -> int:
+        return int(self.text("step-count"))
+
+    def config_rev(self) -> int:
+        return int(self.text("config-rev"))
+
+    def wait_steps_above(self, n: int):
+        self.page.wait_for_function("n => Number(document.querySelector('[data-testid=step-count]').textContent) > n", arg=n)
+
+    def wait_rev_above(self, n: int):
+        self.page.wait_for_function("n => Number(document.querySelector('[data-testid=config-rev]').textContent) > n", arg=n)
+
+    def set_knob(self, testid: str, value: str, accepted: bool = True):
+        """Pick an option or type a value (then Enter), as a person would; waits for the server's
+        `config` reply (the revision goes up) unless the change is meant to be refused."""
+        rev = self.config_rev()
+        selector = f'[data-testid="{testid}"]'
+        if self.page.eval_on_selector(selector, "el => el.tagName") == "SELECT":
+            self.page.select_option(selector, value)
+        else:
+            self.page.fill(selector, value)
+            self.page.press(selector, "Enter")
+        if accepted:
+            self.wait_rev_above(rev)
+
+    def wait_message(self, pattern: str):
+        """Wait for a message in the page matching a regex (case-insensitive); returns all messages."""
+        self.page.wait_for_function(
+            "re => new RegExp(re, 'i').test(document.querySelector('[data-testid=message]').innerText)", arg=pattern)
+        return self.messages()
+
+    def messages(self) -> str:
+        return self.page.inner_text('[data-testid="message"]')
+
+    def trace(self, testid: str, uid: str):
+        """A drawn Plotly trace (x, y, z, name) by its uid, or None."""
+        return self.page.evaluate(
+            """([testid, uid]) => {
+                 const gd = document.querySelector(`[data-testid="${testid}"]`);
+                 const t = gd && gd.data ? gd.data.find(d => d.uid === uid) : null;
+                 return t ? JSON.parse(JSON.stringify({x: t.x, y: t.y, z: t.z, name: t.name})) : null;
+               }""", [testid, uid])
+
+    def wait_trace(self, testid: str, uid: str, condition: str = "true", arg=None):
+        """Wait until trace `uid` is drawn and `condition` holds: a JS expression of the trace `t` and
+        `arg` (written as a function: the page's CSP forbids evaluating strings)."""
+        self.page.wait_for_function(
+            f"""([testid, uid, arg]) => {{
+                 const gd = document.querySelector(`[data-testid="${{testid}}"]`);
+                 const t = gd && gd.data ? gd.data.find(d => d.uid === uid) : null;
+                 return Boolean(t) && ({condition});
+               }}""", arg=[testid, uid, arg])
+        return self.trace(testid, uid)
+
+    def wait_text(self, testid: str, pattern: str):
+        """Wait until the element's text matches a regex (case-insensitive)."""
+        self.page.wait_for_function(
+            "([id, re]) => { const el = document.querySelector(`[data-testid=\"${id}\"]`);"
+            " return Boolean(el) && new RegExp(re, 'i').test(el.textContent); }", arg=[testid, pattern])
+        return self.text(testid)
+
+    def traces(self, testid: str) -> list:
+        return self.page.evaluate(
+            """testid => {
+                 const gd = document.querySelector(`[data-testid="${testid}"]`);
+                 return gd && gd.data ? gd.data.map(d => ({uid: d.uid || null, name: d.name || null, type: d.type,
+                                                            xaxis: d.xaxis || 'x'})) : [];
+               }""", testid)
+
+    def shot(self, name: str):
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+    def download(self, testid: str) -> str:
+        with self.page.expect_download() as info:
+            self.click(testid)
+        return Path(info.value.path()).read_text()
+
+
+@pytest.fixture
+def driver(page) -> Driver:
+    return Driver(page)

@@ -1,0 +1,119 @@
+"""Links, lessons and exports: the config travels in the URL hash; lessons set knobs; runs download."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_a_share_link_opened_in_a_new_page_restores_the_config(live_server, driver, context):
+    page = driver.open(live_server).page
+    driver.set_knob("method", "infonce")
+    driver.set_knob("data", "laplace")
+    driver.set_knob("k-input", "32")
+    driver.set_knob("nr-input", "50")
+    driver.click("share")
+    link = page.input_value('[data-testid="share-link"]')
+    assert link.startswith(live_server) and "#" in link
+    for part in ("method=infonce", "data=laplace", "k=32", "nr=50", "grid=32"):
+        assert part in link
+
+    other = type(driver)(context.new_page())
+    other.page.goto(link)
+    other.wait_ready()
+    assert other.value("method") == "infonce"
+    assert other.value("data") == "laplace"
+    assert other.value("k-input") == "32"
+    assert other.value("nr-input") == "50"
+    assert other.value("grid-input") == "32"
+    assert other.page.evaluate("location.hash") == page.evaluate("location.hash")
+    other.wait_trace("z-plot", "zest-main")
+    other.shot("share-restored-infonce")
+
+
+def test_a_bad_hash_is_reported_and_the_page_stays_usable(live_server, driver):
+    page = driver.page
+    page.goto(f"{live_server}/#nr=5000&bogus=1&grid=32&hidden=16")
+    driver.wait_ready()
+    text = driver.wait_message("nr")
+    assert "bogus" in text  # unknown names are reported by the page
+    assert "1000" in text  # the server's bound for nr, in its own words
+    assert driver.value("nr-input") == "10"  # the refused value is not kept
+    assert "nr=5000" not in page.evaluate("location.hash")
+    assert page.locator('[data-knob="nr"].invalid').count() == 1
+    driver.click("play")
+    driver.wait_steps_above(5)
+    driver.shot("bad-hash-message")
+
+
+def test_a_value_that_is_not_a_number_is_refused_by_name(live_server, driver):
+    driver.page.goto(f"{live_server}/#lr=fast&grid=32&hidden=16")
+    driver.wait_ready()
+    assert "lr:" in driver.wait_message("lr:")
+    assert driver.value("lr-input") != "fast"
+
+
+@pytest.mark.parametrize("lesson, knobs", [
+    ("narrow-noise", {"noise_fit": False, "noise_scale-input": "0.35", "noise_loc-input": "0", "method": "nce"}),
+    ("infonce-z", {"method": "infonce", "k-input": "16"}),
+])
+def test_a_lesson_sets_its_knobs_and_explains_itself(live_server, driver, lesson, knobs):
+    page = driver.open(live_server).page
+    driver.click(f"lesson-{lesson}")
+    driver.wait_state("running")
+    for testid, expected in knobs.items():
+        if isinstance(expected, bool):
+            page.wait_for_function("([id, v]) => document.querySelector(`[data-testid=\"${id}\"]`).checked === v",
+                                   arg=[testid, expected])
+        else:
+            page.wait_for_function("([id, v]) => document.querySelector(`[data-testid=\"${id}\"]`).value === v",
+                                   arg=[testid, expected])
+    card = page.locator('[data-testid="lesson-card"]')
+    assert card.is_visible()
+    assert card.locator("math").count() >= 1  # the equation, in MathML
+    assert page.get_attribute(f'[data-testid="lesson-{lesson}"]', "aria-pressed") == "true"
+    if lesson == "narrow-noise":
+        page.wait_for_selector('[data-testid="coverage-warning"]:not([hidden])')
+    else:
+        driver.wait_trace("z-plot", "zest-main", "t.x.length >= 2")
+        assert "InfoNCE" in driver.text("z-note")
+    driver.shot(f"lesson-{lesson}")
+
+
+def test_the_cpc_lesson_shows_the_log_batch_ceiling(live_server, driver):
+    page = driver.open(live_server).page
+    driver.click("lesson-cpc-ceiling")
+    page.wait_for_selector('[data-testid="mi-plot"] .main-svg')
+    assert driver.value("method") == "cpc"
+    assert driver.value("batch_size-input") == "32"
+    assert not page.is_visible('[data-testid="density-plot"]')
+    driver.wait_text("mi-note", r"log\(batch\) = 3\.47")
+    driver.wait_text("step-count", "^[1-9]")
+    driver.shot("lesson-cpc")
+
+
+def test_export_downloads_json_with_history_and_csv(live_server, driver):
+    driver.open(live_server)
+    driver.click("play")
+    driver.wait_steps_above(40)
+    driver.click("pause")
+    driver.wait_state("paused")
+    doc = json.loads(driver.download("export"))
+    assert doc["config"]["grid"] == 32 and doc["config"]["method"] == "nce"
+    assert len(doc["history"]) >= 3
+    row = doc["history"][-1]
+    for key in ("step", "loss", "log_z_est", "log_z_true", "kl", "grad_cos", "grad_norm_ratio"):
+        assert key in row
+    assert doc["final"]["step"] == driver.step_count()
+    assert len(doc["final"]["grid"]["log_p"]) == 32
+    assert doc["final"]["grad"]["nr"][0] == pytest.approx(0.1)
+    assert "#" in doc["link"]
+    rows = list(csv.DictReader(io.StringIO(driver.download("export-csv"))))
+    assert len(rows) == len(doc["history"]) and rows[-1]["step"] == str(doc["history"][-1]["step"])
+    with driver.page.expect_download() as info:
+        driver.click("export-png")
+    assert info.value.suggested_filename.endswith(".png")
