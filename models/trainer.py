@@ -315,10 +315,12 @@ class Trainer:
         return infonce_loss(scores[:batch], scores[batch:].reshape(batch, cfg.k))
 
     # ------------------------------------------------------------------ reporting
-    def frame(self, resolution: int | None = None, with_grad: bool = True, arrays: bool = True) -> dict:
+    def frame(self, resolution: int | None = None, with_grad: bool = True, arrays: bool = True,
+              static: bool = True) -> dict:
         """The current state as plain data. Scalars always come from the training grid; the arrays
         (grid, points) are on a grid of `resolution` cells per axis (default: the training grid), or
-        left out with arrays=False."""
+        left out with arrays=False. static=False leaves out the grid parts that change only with the
+        config (axes, log_pd, log_q), for a caller that already has them."""
         cfg = self.config
         out = {
             "step": self.step_count,
@@ -342,6 +344,8 @@ class Trainer:
                 out.update(self._cpc_frame(view))
             else:
                 out.update(self._density_frame(view))
+        if view is not None and static:
+            out["grid"].update(self._static_arrays(view))
         if with_grad and cfg.method != "cpc" and self.state != "diverged":
             out["grad"] = self.gradient_frame()
             out["grad_cos"] = out["grad"]["cos_current"]
@@ -370,16 +374,20 @@ class Trainer:
         data_points = self._draw_data(POINTS_SHOWN, self.view_gen)
         noise_points = self.noise.sample(POINTS_SHOWN, self.view_gen)
         out["grid"] = {
-            "axes": view.grid.axes_lists(),
             "log_p": _plain(log_p.reshape(shape)),
             "log_p_self": _plain((g - log_z_est).reshape(shape)) if has_log_z else None,
-            "log_pd": _plain(view.log_pd.reshape(shape)),
-            "log_q": _plain(view.log_q.clamp_min(-1e4).reshape(shape)),
             "weight": _plain(noise_weight(log_p, view.log_q, cfg.nr).reshape(shape)),
             "posterior": _plain(posterior.reshape(shape)),
         }
         out["points"] = {"data": _plain(data_points.T), "noise": _plain(noise_points.T)}
         return out
+
+    def _static_arrays(self, view: _GridView) -> dict:
+        shape = (view.grid.n, view.grid.n) if self.dim == 2 else (view.grid.n,)
+        static = {"axes": view.grid.axes_lists(), "log_pd": _plain(view.log_pd.reshape(shape))}
+        if view.log_q is not None:
+            static["log_q"] = _plain(view.log_q.clamp_min(-1e4).reshape(shape))
+        return static
 
     def _cpc_frame(self, view: _GridView | None) -> dict:
         cfg = self.config
@@ -396,8 +404,6 @@ class Trainer:
         return {
             **out,
             "grid": {
-                "axes": view.grid.axes_lists(),
-                "log_pd": _plain(view.log_pd.reshape(shape)),
                 "critic": _plain(critic.reshape(shape)),
             },
             "points": {"data": _plain(self._draw_data(POINTS_SHOWN, self.view_gen).T), "noise": None},

@@ -346,7 +346,8 @@ class Runner:
                                 with_static, with_arrays, grad, scalars)
 
     def _render_frame(self, trainer: Trainer, spec: render.FrameSpec) -> None:
-        raw = trainer.frame(resolution=spec.resolution, with_grad=False, arrays=spec.with_arrays)
+        raw = trainer.frame(resolution=spec.resolution, with_grad=False, arrays=spec.with_arrays,
+                            static=spec.with_static)
         frame = wire.shape_frame(raw, config_rev=spec.config_rev, state=spec.state,
                                  total_steps=trainer.config.steps, with_static=spec.with_static,
                                  with_arrays=spec.with_arrays, grad=spec.grad, grad_scalars=spec.grad_scalars)
