@@ -103,14 +103,14 @@ def wait_for_sessions_to_end(http_base: str, timeout: float = 10.0) -> bool:
     return False
 
 
-def summarise(results: list[ClientResult]) -> dict:
+def summarise(results: list[ClientResult], rounds: int = 1) -> dict:
     rates = [r.frames / r.seconds if r.seconds else 0.0 for r in results]
     steps = [(r.last_step - (r.first_step or 0)) / r.seconds if r.seconds else 0.0 for r in results]
     return {
         "clients": len(results),
         "frames_per_s_min": min(rates),
         "frames_per_s_median": statistics.median(rates),
-        "steps_per_s_total": sum(steps),
+        "steps_per_s_total": sum(steps) / rounds,  # all clients of one round together
         "steps_per_s_median": statistics.median(steps),
         "errors": [e for r in results for e in r.errors],
     }
@@ -149,7 +149,7 @@ def load_test(clients: int, seconds: float, config: dict | None = None, url: str
             sessions_ended &= wait_for_sessions_to_end(http_base)
             if proc:
                 after_rounds.append(rss_mb(proc.pid))
-        summary = summarise(results)
+        summary = summarise(results, rounds)
         summary["sessions_ended"] = sessions_ended
         if proc:
             summary.update(rss_before_mb=before, rss_peak_mb=peak[0], rss_after_rounds_mb=after_rounds)
