@@ -3,6 +3,7 @@ max_sessions). Made by the app's lifespan; closed with it."""
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -33,6 +34,7 @@ class Hub:
             grad_pool=ThreadPoolExecutor(settings.render_threads, thread_name_prefix="nce-grad",
                                          initializer=torch.set_num_threads, initargs=(settings.torch_threads,)),
             uploads=UploadStore(settings.max_uploads),
+            train_slots=threading.BoundedSemaphore(settings.train_slots),
         )
         self.sessions: set[Session] = set()  # open now (touched on the event loop only)
 

@@ -43,6 +43,7 @@ class Services:
     frame_pool: ThreadPoolExecutor
     grad_pool: ThreadPoolExecutor
     uploads: UploadStore
+    train_slots: threading.BoundedSemaphore  # sessions training at one moment (the rest wait their turn)
 
 
 class CommandError(ValueError):
@@ -249,9 +250,10 @@ class Runner:
             n = min(n, self.steps_left)
         if self.settings.max_steps is not None:
             n = min(n, self.settings.max_steps - self.steps_total)
-        started = time.perf_counter()
         try:
-            taken = trainer.step(n)
+            with self.services.train_slots:  # many sessions taking turns beat many fighting over the GIL
+                started = time.perf_counter()
+                taken = trainer.step(n)
         except Exception:
             log.exception("training step failed")
             self.error = "training failed on the server (logged); reset or start again"

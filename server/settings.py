@@ -2,6 +2,7 @@
 (e.g. NCE_PORT=9000, NCE_TOKEN=secret). The README's "Server" section lists them."""
 from __future__ import annotations
 
+import os
 from typing import Literal, Optional
 
 from pydantic import Field
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     max_uploads: int = Field(64, ge=1, description="Uploads kept in memory; the oldest is dropped first.")
     torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads. 1: sessions run in parallel "
                                                            "on separate cores instead of fighting over them.")
+    train_slots: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256, description="Sessions that train at one moment; the others wait "
+                                                        "their turn between chunks. Near the core count: many "
+                                                        "threads at once spend their time handing the GIL around.")
     render_threads: int = Field(2, ge=1, le=64, description="Threads that make 2-D frames for all sessions, and "
                                                            "as many for 2-D gradient comparisons (1-D ones are "
                                                            "made on the session's own thread).")
