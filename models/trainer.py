@@ -307,8 +307,9 @@ class Trainer:
             log_z_true = self.grid.log_integral(g[batch:])
             return mle_loss(g[:batch], log_z_true)
         x_noise = self.noise.sample(self.negatives_per_step(), self.gen).to(torch.float32)  # (N_n, d)
-        g = self.model(torch.cat([x_data, x_noise]))  # positives and negatives in one pass
-        log_q = self._log_q(torch.cat([x_data, x_noise]))
+        x_all = torch.cat([x_data, x_noise])  # (B + N_n, d)
+        g = self.model(x_all)  # positives and negatives in one pass
+        log_q = self._log_q(x_all)
         if cfg.method == "nce":
             return nce_loss(g[:batch], g[batch:], log_q[:batch], log_q[batch:], self.model.log_z_est, cfg.nr)
         scores = g - log_q  # infonce
