@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .data import CUSTOM, DATA_PRESETS
 from .energy import MODEL_KINDS
+from .fixed_sample import MAX_FIXED_NOISE, fixed_noise_count
 from .noise import NOISE_FAMILIES
 from .objectives import METHODS
 
@@ -53,6 +54,11 @@ class RunConfig(BaseModel):
                                              "run ends with its most accurate numbers.")
     steps: int = Field(3000, ge=1, le=1_000_000, description="Length of the run; 3000 steps learn Z to 0.05 on bimodal.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the model, the data and the noise draws.")
+    sample_size: Optional[int] = Field(None, ge=16, le=100_000,
+                                       description="T_d: null draws fresh data and noise every step (the population "
+                                                   "loss); a number fits T_d data points and round(nr·T_d) noise "
+                                                   "points (InfoNCE: k per data point) drawn once per seed, the "
+                                                   "finite-sample setting where N_r changes the estimate.")
     grid: int = Field(128, ge=16, le=512, description="Quadrature cells per axis. At 128 every preset integrates to 1 "
                                                       "within 1e-3 (Laplace's cusp; 1e-5 for the smooth ones).")
     device: DeviceName = Field("auto", description="auto: CUDA, then MPS, then CPU.")
@@ -61,6 +67,12 @@ class RunConfig(BaseModel):
     def _custom_needs_file(self) -> "RunConfig":
         if self.data == CUSTOM and not self.data_file:
             raise ValueError("data_file: required when data is 'custom' (a CSV path or an upload handle)")
+        if self.sample_size is not None:
+            needed = fixed_noise_count(self.method, self.sample_size, self.nr, self.k)
+            if needed > MAX_FIXED_NOISE:
+                what = "k" if self.method == "infonce" else "nr"
+                raise ValueError(f"sample_size: with {what} = {getattr(self, what):g} a fixed sample needs {needed:,} "
+                                 f"noise points; the limit is {MAX_FIXED_NOISE:,} (lower sample_size or {what})")
         return self
 
     @property
@@ -85,15 +97,17 @@ class ConfigError(ValueError):
         super().__init__("; ".join(errors))
 
 
-def describe(error: ValidationError) -> list[str]:
+def describe(error: ValidationError, model: type[BaseModel] | None = None) -> list[str]:
+    """One message per problem of a failed validation of `model` (default RunConfig), each naming its field."""
+    model = model or RunConfig
     messages = []
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "config"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = f"unknown knob (known: {', '.join(RunConfig.model_fields)})"
+            message = f"unknown knob (known: {', '.join(model.model_fields)})"
         named = message.split(":", 1)[0]
-        if named in RunConfig.model_fields:  # validators that already name their field
+        if named in model.model_fields or named in RunConfig.model_fields:  # validators that name their field
             messages.append(message)
             continue
         got = item.get("input")

@@ -49,11 +49,12 @@ class Gaussian(Density):
         self.dim = self.mean.numel()
         self.cov = torch.as_tensor(cov, dtype=torch.float64).reshape(self.dim, self.dim)  # (d, d)
         self.chol = torch.linalg.cholesky(self.cov)
+        # z = L⁻¹(x − μ) as one matmul with L⁻ᵀ: a batched triangular solve is ~10x slower on many points
+        self.whiten = torch.linalg.inv(self.chol).T  # (d, d)
         self.log_norm = -0.5 * self.dim * LOG_2PI - torch.log(torch.diagonal(self.chol)).sum()
 
     def log_prob(self, x):
-        diff = (x - _like(self.mean, x)).unsqueeze(-1)  # (B, d, 1)
-        z = torch.linalg.solve_triangular(_like(self.chol, x), diff, upper=False).squeeze(-1)  # (B, d)
+        z = (x - _like(self.mean, x)) @ _like(self.whiten, x)  # (B, d)
         return -0.5 * (z * z).sum(-1) + _like(self.log_norm, x)
 
     def sample(self, n, gen):

@@ -31,10 +31,11 @@ def nce_logit(g: torch.Tensor, log_z: torch.Tensor, log_q: torch.Tensor, nr) -> 
 
 def nce_loss(g_pos, g_neg, log_q_pos, log_q_neg, log_z_est, nr: float) -> torch.Tensor:
     """−[ mean_pos log σ(h) + N_r · mean_neg log σ(−h) ]   (seed eq. 28 with the expectations as means).
-    g_pos, log_q_pos: (B,) data;  g_neg, log_q_neg: (N_n,) noise, any N_n ≥ 1 (the N_r weight is explicit)."""
+    g_pos, log_q_pos: (B,) data;  g_neg, log_q_neg: (N_n,) noise, any N_n ≥ 1 (the N_r weight is explicit).
+    With a leading model axis — (R, B), (R, N_n), log_z_est (R, 1) — it returns one loss per model (R,)."""
     h_pos = nce_logit(g_pos, log_z_est, log_q_pos, nr)
     h_neg = nce_logit(g_neg, log_z_est, log_q_neg, nr)
-    return -(F.logsigmoid(h_pos).mean() + nr * F.logsigmoid(-h_neg).mean())
+    return -(F.logsigmoid(h_pos).mean(-1) + nr * F.logsigmoid(-h_neg).mean(-1))
 
 
 def infonce_loss(s_pos: torch.Tensor, s_neg: torch.Tensor) -> torch.Tensor:
@@ -46,8 +47,9 @@ def infonce_loss(s_pos: torch.Tensor, s_neg: torch.Tensor) -> torch.Tensor:
 
 def cpc_loss(scores: torch.Tensor) -> torch.Tensor:
     """In-batch InfoNCE: scores[i, j] = f(x_i, y_j), positives on the diagonal.   scores: (B, B)
-    mean_i [ logsumexp_j scores[i, j] − scores[i, i] ]; log B − loss ≤ I(x; y) in expectation."""
-    return (torch.logsumexp(scores, 1) - torch.diagonal(scores)).mean()
+    mean_i [ logsumexp_j scores[i, j] − scores[i, i] ]; log B − loss ≤ I(x; y) in expectation.
+    With a leading model axis, scores (R, B, B), it returns one loss per model (R,)."""
+    return (torch.logsumexp(scores, -1) - torch.diagonal(scores, dim1=-2, dim2=-1)).mean(-1)
 
 
 def population_mle_loss(g: torch.Tensor, log_pd: torch.Tensor, log_cell: float) -> torch.Tensor:

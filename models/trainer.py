@@ -20,6 +20,7 @@ from .cpc import PairCritic
 from .data import CUSTOM, build_density, data_box
 from .densities import Density
 from .energy import EnergyModel, build_energy
+from .fixed_sample import draw_fixed_data, draw_fixed_noise, fixed_noise_count
 from .gradients import NR_LADDER, compare, noise_weight, population_gradients
 from .grid import Grid
 from .noise import DataStats, build_noise
@@ -146,11 +147,29 @@ class Trainer:
         _init_parameters(self.model, init_gen)
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, foreach=True)
+        self._draw_fixed_data()
         self._build_noise()
+
+    def _draw_fixed_data(self) -> None:
+        """sample_size set: the T_d data points every step draws its minibatch from (else None)."""
+        cfg = self.config
+        self.fixed_data: torch.Tensor | None = None  # (T_d, d)
+        if cfg.sample_size is not None:
+            rows = self.samples if cfg.data == CUSTOM and cfg.method != "cpc" else None
+            self.fixed_data = draw_fixed_data(self.data, cfg.sample_size, cfg.seed, self.device, rows)
+
+    def _draw_fixed_noise(self) -> None:
+        """sample_size set: the noise points (round(N_r·T_d), or k per data point) drawn once (else None)."""
+        cfg = self.config
+        count = fixed_noise_count(cfg.method, self.fixed_data.shape[0], cfg.nr, cfg.k) \
+            if self.fixed_data is not None else 0
+        self.fixed_noise: torch.Tensor | None = \
+            draw_fixed_noise(self.noise, count, cfg.seed, self.device) if count else None  # (N, d)
 
     def _build_noise(self) -> None:
         cfg = self.config
         self.noise = build_noise(cfg.noise, self.stats, self.box, cfg.noise_fit, cfg.noise_loc, cfg.noise_scale)
+        self._draw_fixed_noise()
         for view in self._views.values():
             view.log_q = self._log_q_on(view.grid)
         self.noise_coverage: float | None = None
@@ -200,8 +219,12 @@ class Trainer:
                 raise
             return ApplyResult(new, True, changed)
         old, self.config = self.config, new
+        if "sample_size" in changed:
+            self._draw_fixed_data()
         if {"noise", "noise_fit", "noise_loc", "noise_scale"} & set(changed):
             self._build_noise()
+        elif {"sample_size", "nr", "k", "method"} & set(changed):
+            self._draw_fixed_noise()  # its size follows N_r (or k) and the method
         if "learn_log_z" in changed and isinstance(self.model, EnergyModel):
             self.model.log_z_est.requires_grad_(new.learn_log_z)
             if not new.learn_log_z:
@@ -279,10 +302,29 @@ class Trainer:
             self._rate_steps, self._rate_seconds = 0, 0.0
 
     def _draw_data(self, n: int, gen: torch.Generator) -> torch.Tensor:  # (n, d) float32
+        if self.fixed_data is not None:
+            return self.fixed_data[self._fixed_rows(n, gen)]
         if self.config.method != "cpc" and self.config.data == CUSTOM:
             rows = torch.randint(0, self._custom_rows.shape[0], (n,), generator=gen, device=self.device)
             return self._custom_rows[rows]
         return self.data.sample(n, gen).to(torch.float32)
+
+    def _fixed_rows(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """(n,) indices into the fixed data sample: a minibatch (with replacement) of the T_d points."""
+        return torch.randint(0, self.fixed_data.shape[0], (n,), generator=gen, device=self.device)
+
+    def _draw_noise(self, data_rows: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
+        """(N_n, d) float32 negatives for a step. Fixed sample: NCE takes N_n of its noise points;
+        InfoNCE takes the k points paired with each chosen data row (`data_rows`)."""
+        if self.fixed_noise is None:
+            return self.noise.sample(self.negatives_per_step(), gen).to(torch.float32)
+        if self.config.method == "infonce":
+            k = self.config.k
+            rows = (data_rows.unsqueeze(1) * k + torch.arange(k, device=self.device)).reshape(-1)  # (B·k,)
+        else:
+            rows = torch.randint(0, self.fixed_noise.shape[0], (self.negatives_per_step(),), generator=gen,
+                                 device=self.device)
+        return self.fixed_noise[rows]
 
     def negatives_per_step(self) -> int:
         cfg = self.config
@@ -300,13 +342,14 @@ class Trainer:
         if cfg.method == "cpc":
             pairs = self._draw_data(batch, self.gen)
             return cpc_loss(self.model.scores(pairs[:, :1], pairs[:, 1:]))
-        x_data = self._draw_data(batch, self.gen)  # (B, d)
+        data_rows = self._fixed_rows(batch, self.gen) if self.fixed_data is not None else None  # (B,)
+        x_data = self.fixed_data[data_rows] if data_rows is not None else self._draw_data(batch, self.gen)  # (B, d)
         if cfg.method == "mle":
             grid_points = self.grid.points
             g = self.model(torch.cat([x_data, grid_points]))  # one forward: data and grid
             log_z_true = self.grid.log_integral(g[batch:])
             return mle_loss(g[:batch], log_z_true)
-        x_noise = self.noise.sample(self.negatives_per_step(), self.gen).to(torch.float32)  # (N_n, d)
+        x_noise = self._draw_noise(data_rows, self.gen)  # (N_n, d)
         x_all = torch.cat([x_data, x_noise])  # (B + N_n, d)
         g = self.model(x_all)  # positives and negatives in one pass
         log_q = self._log_q(x_all)
@@ -337,6 +380,8 @@ class Trainer:
             "grad_cos": None, "grad_norm_ratio": None,
             "mi_estimate": None, "mi_true": None, "mi_cap": None,
             "noise_coverage": None,
+            "sample_size": None if self.fixed_data is None else self.fixed_data.shape[0],
+            "fixed_noise": None if self.fixed_noise is None else self.fixed_noise.shape[0],
             "p_d": "kde" if cfg.data == CUSTOM and cfg.method != "cpc" else "exact",
         }
         view = self.view(resolution or cfg.grid) if arrays else None
@@ -373,7 +418,11 @@ class Trainer:
         posterior = torch.sigmoid(nce_logit(g, log_z_est, view.log_q, cfg.nr))  # P(C=1|x), the model's own
         shape = (view.grid.n, view.grid.n) if self.dim == 2 else (view.grid.n,)
         data_points = self._draw_data(POINTS_SHOWN, self.view_gen)
-        noise_points = self.noise.sample(POINTS_SHOWN, self.view_gen)
+        if self.fixed_noise is not None:  # show points of the sample it trains on
+            noise_points = self.fixed_noise[torch.randint(0, self.fixed_noise.shape[0], (POINTS_SHOWN,),
+                                                          generator=self.view_gen, device=self.device)]
+        else:
+            noise_points = self.noise.sample(POINTS_SHOWN, self.view_gen)
         out["grid"] = {
             "log_p": _plain(log_p.reshape(shape)),
             "log_p_self": _plain((g - log_z_est).reshape(shape)) if has_log_z else None,

@@ -32,8 +32,23 @@ def _json_safe(value):
     return value
 
 
+def _threads(args: argparse.Namespace) -> bool:
+    """Apply --threads (default: NCE_TORCH_THREADS, else 1); False after printing why it is refused."""
+    from models.threads import set_torch_threads
+
+    try:
+        set_torch_threads(args.threads)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def run_command(args: argparse.Namespace) -> int:
     from models.run import run_config  # torch import only for the commands that train
+
+    if not _threads(args):
+        return 2
 
     try:
         raw = json.loads(Path(args.config).read_text())
@@ -89,6 +104,16 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nce-playground", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--config", required=True, help="JSON file of knobs (see /api/schema)")
     run.add_argument("--out", required=True, help="where to write RESULT.json")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--threads", type=_positive_int, default=None,
+                     help="torch threads (default: NCE_TORCH_THREADS, else 1; tiny models gain little from more)")
     run.set_defaults(func=run_command)
     args = parser.parse_args(argv)
     return args.func(args)

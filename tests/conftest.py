@@ -15,8 +15,14 @@ from typing import Callable, Iterator
 
 import pytest
 
+from models.threads import set_torch_threads
+
 from server.background import BackgroundServer
 from server.settings import Settings
+
+# One intra-op thread, as the engine defaults to: the models are tiny, and on a shared 2-core machine
+# more threads only fight each other and whatever else runs (tens of times slower under contention).
+set_torch_threads()
 
 
 class LiveServer(str):

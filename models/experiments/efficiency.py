@@ -1,0 +1,123 @@
+"""`efficiency`: how much N_r and the choice of q cost NCE in accuracy (Gutmann & Hyvärinen 2012, Thm 3).
+
+Data N(0, 1); the model log u = −λx²/2 + c with λ and c free (c is NCE's −log Ẑ). Each repetition
+draws T_d data points and N = round(N_r·T_d) noise points once and fits them exactly (float64
+Newton). Measured, per (q, N_r): T_d · MSE(λ̂) / CR, where CR = 2λ*² = 2 is the Cramér–Rao bound
+of λ from T_d points (Fisher information Var(x²/2) = 1/2): 1 means as good as maximum likelihood.
+
+Theory (the theorem, by quadrature over p_d — independent of the fitting):
+
+    g(x) = ∇_θ log p(x; θ*) = (−x²/2, 1)
+    P(x) = N_r q(x) / (p_d(x) + N_r q(x))
+    I = ∫ g gᵀ P p_d dx,   m = ∫ g P p_d dx
+    Σ = I⁻¹ − (1 + 1/N_r) I⁻¹ m mᵀ I⁻¹          (T_d · Cov(θ̂) → Σ)
+    theory = Σ_λλ / CR
+
+For q = p_d, P = N_r/(1 + N_r) everywhere and Σ_λλ / CR = 1 + 1/N_r exactly.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..gaussian_fit import fit_nce
+from ..fixed_sample import DATA_STREAM, stream_generator
+from .common import (DEFAULT_NOISES, MAX_SWEEP_POINTS, NoiseSpec, SweepContext, build_noise_spec, chunk_rows,
+                     group_generator, log_prob_rows, mean_ci, sample_rows, standard_normal)
+
+CRAMER_RAO = 2.0       # 2λ*² with λ* = 1
+QUAD_HALF_WIDTH = 14.0  # N(0, 1) mass beyond ±14 is ~1e-44
+QUAD_POINTS = 40_001
+
+
+class EfficiencyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    experiment: Literal["efficiency"] = "efficiency"
+    reps: int = Field(200, ge=2, le=100_000, description="Repetitions per (noise, N_r): 200 gives ±20% intervals "
+                                                         "in seconds; 1000 gives ±9%.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds every draw of the sweep.")
+    nr: list[float] = Field([0.5, 1.0, 2.0, 5.0, 10.0, 100.0], min_length=1, max_length=16,
+                            description="The N_r values (0.1 to 1000): the theorem's curve falls like 1 + 1/N_r.")
+    sample_size: int = Field(1000, ge=50, le=100_000, description="T_d data points per repetition: large enough "
+                                                                 "for the asymptotic theory to hold.")
+    noises: list[NoiseSpec] = Field(DEFAULT_NOISES, min_length=1, max_length=8,
+                                    description="The noise distributions q to compare.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA, then MPS, then CPU.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "EfficiencyConfig":
+        for value in self.nr:
+            if not 0.1 <= value <= 1000.0:
+                raise ValueError(f"nr: every value must be from 0.1 to 1000 (got {value:g})")
+        points = self.reps * len(self.noises) * sum(self.sample_size + max(1, round(v * self.sample_size))
+                                                    for v in self.nr)
+        if points > MAX_SWEEP_POINTS:
+            raise ValueError(f"reps: this sweep would draw {points:,} points; the limit is {MAX_SWEEP_POINTS:,} "
+                             "(fewer reps, a smaller sample_size or smaller nr)")
+        return self
+
+
+def total_models(cfg: EfficiencyConfig) -> int:
+    return cfg.reps * len(cfg.nr) * len(cfg.noises)
+
+
+def theory(spec: NoiseSpec, nr_values: list[float]) -> list[float]:
+    """Σ_λλ / CR of Theorem 3 for each N_r, by midpoint quadrature on [−14, 14] (float64)."""
+    data = standard_normal()
+    noise = build_noise_spec(spec, data)
+    x = torch.linspace(-QUAD_HALF_WIDTH, QUAD_HALF_WIDTH, QUAD_POINTS, dtype=torch.float64)
+    dx = float(x[1] - x[0])
+    log_pd, log_q = log_prob_rows(data, x), log_prob_rows(noise, x)  # (M,)
+    g = torch.stack([-0.5 * x * x, torch.ones_like(x)], 1)  # (M, 2)
+    nr = torch.tensor(nr_values, dtype=torch.float64).unsqueeze(1)  # (L, 1)
+    posterior = torch.sigmoid(torch.log(nr) + log_q - log_pd)  # (L, M) P(x), 0 where q = 0
+    weight = posterior * log_pd.exp() * dx  # (L, M)
+    fisher = torch.einsum("lm,mi,mj->lij", weight, g, g)  # (L, 2, 2) I
+    mean = weight @ g  # (L, 2) m
+    inverse = torch.linalg.inv(fisher)
+    im = (inverse @ mean.unsqueeze(2)).squeeze(2)  # (L, 2) I⁻¹ m
+    sigma = inverse - (1 + 1 / nr).unsqueeze(2) * im.unsqueeze(2) * im.unsqueeze(1)  # (L, 2, 2)
+    return (sigma[:, 0, 0] / CRAMER_RAO).tolist()
+
+
+def theory_curves(cfg: EfficiencyConfig) -> list[dict]:
+    low, high = math.log10(min(cfg.nr)) - 0.3, math.log10(max(cfg.nr)) + 0.3
+    xs = [10 ** (low + (high - low) * i / 80) for i in range(81)]
+    return [{"noise": spec.public(), "label": spec.label(), "x": xs, "y": theory(spec, xs)} for spec in cfg.noises]
+
+
+def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
+    """One point per (noise, N_r), in that order, each as soon as its repetitions are fitted."""
+    data = standard_normal()
+    t_d, reps, device = cfg.sample_size, cfg.reps, ctx.device
+    # the data samples are common to every setting (common random numbers: the curves compare settings,
+    # not luck); each setting draws its own noise
+    x_data = sample_rows(data, reps, t_d, stream_generator(cfg.seed, DATA_STREAM, device))  # (R, T)
+    total, done = total_models(cfg), 0
+    for noise_index, spec in enumerate(cfg.noises):
+        noise = build_noise_spec(spec, data)
+        log_q_data = log_prob_rows(noise, x_data)  # (R, T)
+        expected = theory(spec, cfg.nr)
+        for nr_index, nr in enumerate(cfg.nr):
+            count = max(1, round(nr * t_d))
+            gen = group_generator(cfg.seed, noise_index * len(cfg.nr) + nr_index, device)
+            lam = []
+            chunk = chunk_rows(count + t_d, reps)
+            for start in range(0, reps, chunk):
+                rows = slice(start, min(reps, start + chunk))
+                x_noise = sample_rows(noise, rows.stop - rows.start, count, gen)  # (r, N)
+                theta, converged = fit_nce(x_data[rows], log_q_data[rows], x_noise, log_prob_rows(noise, x_noise), nr)
+                lam.append(torch.where(converged, theta[:, 0], torch.full_like(theta[:, 0], math.nan)))
+                done += rows.stop - rows.start
+                ctx.report(done, total)
+            lam_hat = torch.cat(lam).cpu()
+            ok = torch.isfinite(lam_hat)
+            scaled = t_d * (lam_hat[ok] - 1.0) ** 2 / CRAMER_RAO
+            measured, ci = mean_ci(scaled)
+            yield {"nr": nr, "noise": spec.public(), "label": spec.label(), "measured": measured, "ci": ci,
+                   "theory": expected[nr_index], "reps": int(ok.sum()), "failed": int((~ok).sum()),
+                   "bias": float((lam_hat[ok] - 1.0).mean()), "noise_points": count}
