@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .objectives import nce_loss
-from .trainer import Trainer
+from .trainer import Trainer, scheduled_lr
 
 
 class StackedMLP(nn.Module):
@@ -81,8 +81,8 @@ class BatchedTrainer:
         return len(self.trainers)
 
     def current_lr(self) -> float:
-        self.trainers[0].step_count = self.step_count  # one schedule for all: the Trainer's own
-        return self.trainers[0].current_lr()
+        cfg = self.config
+        return scheduled_lr(cfg.lr, self.step_count, cfg.steps, cfg.lr_decay)
 
     def step(self, n: int = 1) -> None:
         cfg, batch = self.config, self.config.batch_size

@@ -51,6 +51,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def scheduled_lr(lr: float, step: int, steps: int, decay: bool) -> float:
+    """The learning rate at `step`: constant, or cosine-decayed from lr to 5% of it over `steps`."""
+    if not decay:
+        return lr
+    progress = min(1.0, step / max(1, steps))
+    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def needs_rebuild(old: RunConfig, new: RunConfig) -> bool:
     if any(getattr(old, k) != getattr(new, k) for k in REBUILD_KNOBS):
         return True
@@ -260,11 +268,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def current_lr(self) -> float:
-        cfg = self.config
-        if not cfg.lr_decay:
-            return cfg.lr
-        progress = min(1.0, self.step_count / max(1, cfg.steps))
-        return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return scheduled_lr(self.config.lr, self.step_count, self.config.steps, self.config.lr_decay)
 
     def step(self, n: int = 1) -> int:
         """Run up to n optimisation steps (stops at config.steps or on divergence). Returns steps taken."""
@@ -327,7 +331,11 @@ class Trainer:
         return self.fixed_noise[rows]
 
     def negatives_per_step(self) -> int:
-        cfg = self.config
+        return self.negatives_for(self.config)
+
+    @staticmethod
+    def negatives_for(cfg: RunConfig) -> int:
+        """Noise points one step of this config draws (0 for MLE and CPC)."""
         if cfg.method == "nce":
             return int(min(MAX_NEGATIVES, max(1, round(cfg.nr * cfg.batch_size))))
         if cfg.method == "infonce":

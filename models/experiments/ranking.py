@@ -1,0 +1,123 @@
+"""`ranking`: ranking NCE / InfoNCE against k (Ma & Collins 2018).
+
+Data N(0, 1), model log u = −λx²/2 + c. Each of the T_d data points is ranked against its own k noise
+points; the scores s = λ·u(x) − log q(x) do not contain c, so only λ is estimated (Z is not
+identified: the reason InfoNCE's log Ẑ never moves in the live view). Measured: T_d · MSE(λ̂) / CR
+with CR = 2, as in `efficiency`, so the two experiments share an axis.
+
+Theory: ranking NCE is an M-estimator, so T_d · Var(λ̂) → V / H² (the sandwich), with, at λ* = 1,
+π = softmax_j(s_j) over the 1 + k candidates and u_j = −x_j²/2:
+
+    H = E[ Σ_j π_j u_j² − (Σ_j π_j u_j)² ]      (the expected curvature)
+    V = E[ (Σ_j π_j u_j − u_0)² ]               (the variance of the score)
+
+These are (1 + k)-dimensional integrals, so the app estimates them by Monte Carlo from its own draws
+(a generator of its own, not the sweep's); for q = p_d they have the closed form V/H²/CR = 1 + 1/k
+(π is uniform, H = V = k/(k+1) · Var u), which the tests check the estimate against.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..fixed_sample import DATA_STREAM, stream_generator
+from ..gaussian_fit import LOG_Q_FLOOR, feature, fit_ranking
+from .common import (DEFAULT_NOISES, MAX_SWEEP_POINTS, NoiseSpec, SweepContext, build_noise_spec, chunk_rows,
+                     group_generator, log_prob_rows, mean_ci, sample_rows, standard_normal)
+
+CRAMER_RAO = 2.0
+THEORY_DRAWS = 4_000_000   # Monte Carlo candidates per k for the theory (tuples × (1 + k))
+THEORY_SEED = 20_180_601
+
+
+class RankingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    experiment: Literal["ranking"] = "ranking"
+    reps: int = Field(200, ge=2, le=100_000, description="Repetitions per (noise, k).")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds every draw of the sweep.")
+    k: list[int] = Field([1, 2, 4, 8, 16, 64], min_length=1, max_length=16,
+                         description="Negatives per data point (1 to 1024).")
+    sample_size: int = Field(1000, ge=50, le=100_000, description="T_d data points per repetition.")
+    noises: list[NoiseSpec] = Field(DEFAULT_NOISES[:4], min_length=1, max_length=8,
+                                    description="The noise distributions q to compare.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA, then MPS, then CPU.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "RankingConfig":
+        for value in self.k:
+            if not 1 <= value <= 1024:
+                raise ValueError(f"k: every value must be from 1 to 1024 (got {value})")
+        points = self.reps * len(self.noises) * sum(self.sample_size * (1 + value) for value in self.k)
+        if points > MAX_SWEEP_POINTS:
+            raise ValueError(f"reps: this sweep would draw {points:,} points; the limit is {MAX_SWEEP_POINTS:,} "
+                             "(fewer reps, a smaller sample_size or smaller k)")
+        return self
+
+
+def total_models(cfg: RankingConfig) -> int:
+    return cfg.reps * len(cfg.k) * len(cfg.noises)
+
+
+def theory(spec: NoiseSpec, k_values: list[int], draws: int = THEORY_DRAWS) -> list[float]:
+    """V / H² / CR for each k, by Monte Carlo at λ* = 1 (see the module docstring)."""
+    data = standard_normal()
+    noise = build_noise_spec(spec, data)
+    gen = torch.Generator().manual_seed(THEORY_SEED)
+    values = []
+    for k in k_values:
+        tuples = max(1000, draws // (1 + k))
+        curvature = score_sq = 0.0
+        for start in range(0, tuples, max(1, 2_000_000 // (1 + k))):
+            n = min(tuples - start, max(1, 2_000_000 // (1 + k)))
+            x = torch.cat([sample_rows(data, n, 1, gen), sample_rows(noise, n, k, gen)], 1)  # (n, 1+k)
+            u = feature(x)
+            scores = u - log_prob_rows(noise, x).clamp_min(LOG_Q_FLOOR)  # + log p_d − log u: a constant
+            pi = torch.softmax(scores, 1)
+            mean_u = (pi * u).sum(1)
+            curvature += float(((pi * u * u).sum(1) - mean_u ** 2).sum())
+            score_sq += float(((mean_u - u[:, 0]) ** 2).sum())
+        h, v = curvature / tuples, score_sq / tuples
+        values.append(v / h ** 2 / CRAMER_RAO if h > 0 else math.inf)
+    return values
+
+
+def theory_curves(cfg: RankingConfig) -> list[dict]:
+    top = max(cfg.k)
+    grid = sorted({1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024, *cfg.k})
+    xs = [k for k in grid if k <= max(2 * top, 4)]
+    return [{"noise": spec.public(), "label": spec.label(), "x": xs, "y": theory(spec, xs, THEORY_DRAWS // 4)}
+            for spec in cfg.noises]
+
+
+def run(cfg: RankingConfig, ctx: SweepContext) -> Iterator[dict]:
+    """One point per (noise, k), each as soon as its repetitions are fitted."""
+    data = standard_normal()
+    t_d, reps, device = cfg.sample_size, cfg.reps, ctx.device
+    x_data = sample_rows(data, reps, t_d, stream_generator(cfg.seed, DATA_STREAM, device))  # (R, T)
+    total, done = total_models(cfg), 0
+    for noise_index, spec in enumerate(cfg.noises):
+        noise = build_noise_spec(spec, data)
+        log_q_data = log_prob_rows(noise, x_data)
+        expected = theory(spec, cfg.k)
+        for k_index, k in enumerate(cfg.k):
+            gen = group_generator(cfg.seed, noise_index * len(cfg.k) + k_index, device)
+            lam = []
+            chunk = chunk_rows(t_d * (1 + k), reps)
+            for start in range(0, reps, chunk):
+                rows = slice(start, min(reps, start + chunk))
+                x_noise = sample_rows(noise, (rows.stop - rows.start) * t_d, k, gen).reshape(-1, t_d, k)
+                lam_hat, converged = fit_ranking(x_data[rows], log_q_data[rows], x_noise,
+                                                 log_prob_rows(noise, x_noise))
+                lam.append(torch.where(converged, lam_hat, torch.full_like(lam_hat, math.nan)))
+                done += rows.stop - rows.start
+                ctx.report(done, total)
+            lam_hat = torch.cat(lam).cpu()
+            ok = torch.isfinite(lam_hat)
+            measured, ci = mean_ci(t_d * (lam_hat[ok] - 1.0) ** 2 / CRAMER_RAO)
+            yield {"k": k, "noise": spec.public(), "label": spec.label(), "measured": measured, "ci": ci,
+                   "theory": expected[k_index], "reps": int(ok.sum()), "failed": int((~ok).sum()),
+                   "bias": float((lam_hat[ok] - 1.0).mean()), "c_identified": False}
