@@ -7,6 +7,7 @@ from importlib import metadata
 from models.config import knob_schema
 from models.data import DATA_PRESETS
 from models.energy import MODEL_KINDS
+from models.experiments import schema as experiment_schema
 from models.noise import NOISE_FAMILIES
 from models.objectives import METHODS
 from models.trainer import REBUILD_KNOBS
@@ -35,4 +36,5 @@ def schema() -> dict:
         "knobs": knobs,
         "live": [name for name in knobs if name not in REBUILD_KNOBS],
         "rebuild": [name for name in knobs if name in REBUILD_KNOBS],
+        "experiments": experiment_schema(),
     }

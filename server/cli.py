@@ -1,4 +1,5 @@
-"""`nce-playground serve` and `nce-playground run --config CFG.json --out RESULT.json`."""
+"""`nce-playground serve`, `nce-playground run --config CFG.json --out RESULT.json` and
+`nce-playground sweep --config SWEEP.json --out SWEEP_RESULT.json`."""
 from __future__ import annotations
 
 import argparse
@@ -13,13 +14,19 @@ from models.data import CUSTOM
 from models.samples import SamplesError, parse_samples
 
 
-def _progress_bar(step: int, total: int) -> None:
-    width = 30
-    filled = int(width * step / max(1, total))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {step}/{total} steps")
-    if step >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+def _progress_bar_of(unit: str):
+    """A progress callback (done, total) that redraws one line on stderr."""
+    def draw(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / max(1, total))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {unit}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return draw
+
+
+_progress_bar = _progress_bar_of("steps")
 
 
 def _json_safe(value):
@@ -87,6 +94,35 @@ def run_command(args: argparse.Namespace) -> int:
     return 0 if result["state"] == "done" else 1
 
 
+def sweep_command(args: argparse.Namespace) -> int:
+    from models.experiments import SweepContext, parse_sweep, run_sweep  # torch only for the commands that train
+
+    if not _threads(args):
+        return 2
+    try:
+        raw = json.loads(Path(args.config).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        print(f"error: cannot read sweep config {args.config}: {error}", file=sys.stderr)
+        return 2
+    try:
+        config = parse_sweep(raw)
+    except ConfigError as error:
+        print(f"error: invalid sweep config {args.config}:", file=sys.stderr)
+        for message in error.errors:
+            print(f"  {message}", file=sys.stderr)
+        return 2
+    progress = None if args.quiet else _progress_bar_of("models")
+    try:
+        result = run_sweep(config, SweepContext(progress=progress))
+    except ValueError as error:  # e.g. device: 'cuda' asked for but absent
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 2
+    Path(args.out).write_text(json.dumps(_json_safe(result)))
+    print(f"{result['experiment']}: {len(result['points'])} points from {result['models']} models in "
+          f"{result['seconds']:.1f} s on {result['device']}", file=sys.stderr)
+    return 0
+
+
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -128,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--threads", type=_positive_int, default=None,
                      help="torch threads (default: NCE_TORCH_THREADS, else 1; tiny models gain little from more)")
     run.set_defaults(func=run_command)
+    sweep = commands.add_parser("sweep", help="run an experiment (many models at once) and write SWEEP_RESULT.json")
+    sweep.add_argument("--config", required=True, help="JSON file: {\"experiment\": ..., its knobs} (DESIGN.md §5)")
+    sweep.add_argument("--out", required=True, help="where to write SWEEP_RESULT.json")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--threads", type=_positive_int, default=None,
+                       help="torch threads (default: NCE_TORCH_THREADS, else 1; a big sweep gains from the cores)")
+    sweep.set_defaults(func=sweep_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -35,6 +35,7 @@ class Hub:
                                          initializer=torch.set_num_threads, initargs=(settings.torch_threads,)),
             uploads=UploadStore(settings.max_uploads),
             train_slots=threading.BoundedSemaphore(settings.train_slots),
+            sweep_slots=threading.BoundedSemaphore(settings.sweep_slots),
         )
         self.sessions: set[Session] = set()  # open now (touched on the event loop only)
 

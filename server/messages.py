@@ -11,6 +11,7 @@ MAX_STEP_N = 10_000
 FIELDS = {  # the fields each message type may carry, besides "type"
     "start": {"config", "paused"}, "set": {"config"}, "step": {"n"},
     "pause": set(), "resume": set(), "reset": set(), "ping": set(),
+    "sweep": {"config"}, "sweep_cancel": set(),
 }
 
 
@@ -21,7 +22,7 @@ class MessageError(ValueError):
 @dataclass(frozen=True)
 class Command:
     kind: str
-    config: Optional[dict] = None  # start, set
+    config: Optional[dict] = None  # start, set, sweep
     n: int = 0  # step
     paused: bool = False  # start: hold at step 0 until resume
 
@@ -42,6 +43,11 @@ def parse_message(text: str) -> Command:
     if unknown:
         hint = " (knobs go inside 'config')" if kind in ("start", "set") else ""
         raise MessageError(f"{kind}: unknown field {_short(unknown[0])}{hint}")
+    if kind == "sweep":
+        config = message.get("config")
+        if not isinstance(config, dict):
+            raise MessageError("sweep: 'config' must be an object with an 'experiment' and its knobs")
+        return Command(kind, config=config)
     if kind in ("start", "set"):
         config = message.get("config", {} if kind == "start" else None)
         if not isinstance(config, dict):

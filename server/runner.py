@@ -44,6 +44,7 @@ class Services:
     grad_pool: ThreadPoolExecutor
     uploads: UploadStore
     train_slots: threading.BoundedSemaphore  # sessions training at one moment (the rest wait their turn)
+    sweep_slots: threading.BoundedSemaphore  # sweeps running at one moment (the rest are queued)
 
 
 class CommandError(ValueError):

@@ -16,6 +16,7 @@ from . import wire
 from .messages import MessageError, parse_message
 from .outbox import ByteBudget, Close, Outbox
 from .runner import SESSION_LIMIT, Runner, Services
+from .sweeps import SweepSlot
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Session:
         self.outbox = Outbox(lambda: _call_soon(loop, self._wake.set))
         self.budget = ByteBudget(self.settings.max_bytes_per_s)
         self.runner = Runner(self.services, self.outbox, self.budget, self.name)
+        self.sweep = SweepSlot(self.settings, self.services.sweep_slots, self.outbox, self.name)
         self.runner.start()
         limit_timer = None
         if self.settings.max_session_seconds is not None:
@@ -50,14 +52,15 @@ class Session:
             if limit_timer is not None:
                 limit_timer.cancel()
             self.runner.stop()
+            self.sweep.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             deadline = time.monotonic() + STOP_WAIT_S
-            while self.runner.is_alive() and time.monotonic() < deadline:
+            while (self.runner.is_alive() or self.sweep.busy()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-            if self.runner.is_alive():
-                log.warning("%s: runner still busy %.1f s after the socket closed", self.name, STOP_WAIT_S)
+            if self.runner.is_alive() or self.sweep.busy():
+                log.warning("%s: runner or sweep still busy %.1f s after the socket closed", self.name, STOP_WAIT_S)
 
     async def _read(self) -> None:
         idle, closing = self.settings.idle_timeout_s, False
@@ -86,6 +89,11 @@ class Session:
             return
         if command.kind == "ping":  # keeps a quiet page's session from idling out
             self.outbox.put({"type": "pong"})
+        elif command.kind == "sweep":  # beside the live run, on a thread of its own
+            self.sweep.start(command.config)
+        elif command.kind == "sweep_cancel":
+            if not self.sweep.cancel():
+                self.outbox.put(wire.error_message("sweep_cancel: no sweep is running"))
         elif not self.runner.submit(command):
             self.outbox.put(wire.error_message(f"{command.kind}: too many commands waiting; slow down"))
 

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     render_threads: int = Field(2, ge=1, le=64, description="Threads that make 2-D frames for all sessions, and "
                                                            "as many for 2-D gradient comparisons (1-D ones are "
                                                            "made on the session's own thread).")
+    sweep_slots: int = Field(1, ge=1, le=64, description="Sweeps (experiments) running at one moment; the others "
+                                                        "wait, queued. One: a sweep already fills the cores it has.")
+    sweep_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256,
+                               description="torch threads of a running sweep: its tensors are big enough to "
+                                           "gain from every core.")
     allowed_hosts: Optional[list[str]] = Field(None, description="Host headers accepted (DNS-rebinding guard). "
                                                                  "Default: loopback names when bound to loopback, "
                                                                  "else any.")

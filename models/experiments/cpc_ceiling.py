@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterator, Literal
+from typing import Annotated, Iterator, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -40,9 +40,9 @@ class CpcCeilingConfig(BaseModel):
     experiment: Literal["cpc_ceiling"] = "cpc_ceiling"
     reps: int = Field(3, ge=1, le=64, description="Critics trained per (MI, batch size).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the critics and the pairs.")
-    mi: list[float] = Field([2.0, 4.0, 6.0, 8.0], min_length=1, max_length=12,
+    mi: list[Annotated[float, Field(ge=0.0, le=10.0)]] = Field([2.0, 4.0, 6.0, 8.0], min_length=1, max_length=12,
                             description="True mutual information of the pairs, nats (0 to 10).")
-    batch_size: list[int] = Field([16, 64, 256], min_length=1, max_length=6,
+    batch_size: list[Annotated[int, Field(ge=8, le=1024)]] = Field([16, 64, 256], min_length=1, max_length=6,
                                   description="Batch sizes B (8 to 1024): the estimate cannot exceed log B.")
     steps: int = Field(1500, ge=10, le=100_000, description="Adam steps per critic.")
     lr: float = Field(5e-3, gt=0.0, le=1.0, description="Adam learning rate (cosine-decayed to 5%).")
@@ -53,12 +53,6 @@ class CpcCeilingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> "CpcCeilingConfig":
-        for value in self.mi:
-            if not 0.0 <= value <= 10.0:
-                raise ValueError(f"mi: every value must be from 0 to 10 nats (got {value:g})")
-        for value in self.batch_size:
-            if not 8 <= value <= 1024:
-                raise ValueError(f"batch_size: every value must be from 8 to 1024 (got {value})")
         work = self.reps * len(self.mi) * self.steps * sum(b * b for b in self.batch_size)
         if work > MAX_SCORE_WORK:
             raise ValueError(f"steps: this sweep would compute {work:,} critic scores; the limit is "

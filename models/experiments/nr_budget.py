@@ -13,7 +13,7 @@ checked exactly as a run's config is.
 from __future__ import annotations
 
 import time
-from typing import Iterator, Literal
+from typing import Annotated, Iterator, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -34,7 +34,7 @@ class NrBudgetConfig(BaseModel):
     experiment: Literal["nr_budget"] = "nr_budget"
     reps: int = Field(4, ge=1, le=64, description="Seeds per N_r (trained at once).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the first model; model r has seed + r.")
-    nr: list[float] = Field([0.1, 0.3, 1.0, 3.0, 10.0, 30.0], min_length=1, max_length=12,
+    nr: list[Annotated[float, Field(ge=0.1, le=1000.0)]] = Field([0.1, 0.3, 1.0, 3.0, 10.0, 30.0], min_length=1, max_length=12,
                             description="The N_r values (0.1 to 1000).")
     data: str = Field("bimodal", description="A data preset (not 'custom', not the CPC pairs).")
     sample_size: int = Field(512, ge=16, le=100_000, description="T_d: the fixed data sample per seed.")
@@ -51,9 +51,6 @@ class NrBudgetConfig(BaseModel):
             raise ValueError(f"method: nr_budget trains NCE (got {run_knobs['method']!r})")
         if run_knobs.get("model", "mlp") != "mlp":
             raise ValueError(f"model: nr_budget trains the MLP (got {run_knobs['model']!r})")
-        for value in self.nr:
-            if not 0.1 <= value <= 1000.0:
-                raise ValueError(f"nr: every value must be from 0.1 to 1000 (got {value:g})")
         try:
             configs = [parse_config({**run_knobs, "method": "nce", "nr": value}) for value in self.nr]
         except ConfigError as error:
