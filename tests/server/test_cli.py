@@ -60,3 +60,31 @@ def test_bad_csv_exits_2_naming_the_line(tmp_path):
     (tmp_path / "bad.csv").write_text("x\n" + "\n".join(str(i) for i in range(30)) + "\noops\n")
     proc, _ = _run(tmp_path, {"data": "custom", "data_file": "bad.csv", "steps": 10})
     assert proc.returncode == 2 and "line 32: 'oops' is not a number" in proc.stderr
+
+
+def test_sweep_writes_sweep_result_json(tmp_path):
+    cfg = tmp_path / "sweep.json"
+    cfg.write_text(json.dumps({"experiment": "efficiency", "reps": 30, "sample_size": 200, "nr": [1, 5],
+                               "noises": [{"noise": "data"}]}))
+    out = tmp_path / "sweep_result.json"
+    proc = subprocess.run([sys.executable, "-m", "server.cli", "sweep", "--config", str(cfg), "--out", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert "60/60 models" in proc.stderr  # the progress bar
+    result = json.loads(out.read_text())
+    assert set(result) >= {"experiment", "config", "device", "seconds", "models", "points", "theory_curves"}
+    assert result["config"]["reps"] == 30 and result["config"]["seed"] == 0  # effective, defaults filled in
+    assert [p["nr"] for p in result["points"]] == [1.0, 5.0]
+    assert [p["theory"] for p in result["points"]] == pytest.approx([2.0, 1.2])
+    assert all(p["noise"] == {"noise": "data"} and p["ci"][0] < p["ci"][1] for p in result["points"])
+
+
+def test_a_bad_sweep_exits_2_naming_the_fields(tmp_path):
+    cfg = tmp_path / "sweep.json"
+    cfg.write_text(json.dumps({"experiment": "ranking", "k": [0, 4], "reps": "many"}))
+    proc = subprocess.run([sys.executable, "-m", "server.cli", "sweep", "--config", str(cfg), "--out",
+                           str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "reps: Input should be a valid integer" in proc.stderr and "k.0: Input should be greater than or equal to 1" \
+        in proc.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -1,0 +1,30 @@
+"""`cpc_ceiling`: the optimal critic's InfoNCE value never exceeds log B nor the true MI, equals the
+MI when that is far below log B, and saturates at log B when it is far above; trained critics stay
+under the ceiling."""
+import math
+
+import pytest
+
+from models.experiments import parse_sweep, run_sweep
+from models.experiments.cpc_ceiling import optimal_critic_value
+
+
+def test_optimal_critic_value_is_capped_by_log_batch_and_by_the_mi():
+    assert optimal_critic_value(0.5, 256) == pytest.approx(0.5, abs=0.05)  # far under log 256 = 5.5
+    for batch in (16, 64):
+        values = [optimal_critic_value(mi, batch) for mi in (1.0, 2.0, 4.0, 8.0)]
+        assert all(v <= math.log(batch) + 1e-9 for v in values)
+        assert all(v <= mi + 0.05 for v, mi in zip(values, (1.0, 2.0, 4.0, 8.0)))
+        assert values == sorted(values)  # climbs with the MI
+    assert optimal_critic_value(8.0, 16) > 0.95 * math.log(16)  # and flattens at the cap
+
+
+def test_trained_critics_stay_under_the_ceiling_and_near_the_optimum_at_low_mi():
+    result = run_sweep(parse_sweep({"experiment": "cpc_ceiling", "reps": 2, "mi": [0.5, 6.0], "batch_size": [16],
+                                    "steps": 300, "hidden": 32}))
+    low, high = result["points"]
+    cap = math.log(16)
+    assert low["cap"] == pytest.approx(cap) and high["measured"] <= cap + 0.05
+    assert abs(low["measured"] - low["theory"]) < 0.15
+    assert high["measured"] > low["measured"] + 1.0
+    assert [c["batch_size"] for c in result["theory_curves"]] == [16]

@@ -1,0 +1,30 @@
+"""`nr_budget`: batched MLPs on a fixed sample. With a tiny noise sample NCE cannot find the density;
+with enough noise it can (the trade-off the experiment shows); its knobs are checked as a run's are."""
+import pytest
+
+from models.config import ConfigError
+from models.experiments import parse_sweep, run_sweep
+
+
+def test_kl_falls_when_the_noise_sample_grows():
+    result = run_sweep(parse_sweep({"experiment": "nr_budget", "reps": 2, "nr": [0.1, 10.0], "steps": 400,
+                                    "sample_size": 256, "grid": 64}))
+    few, many = result["points"]
+    assert few["fixed_noise"] == 26 and many["fixed_noise"] == 2560
+    assert few["measured"] > 2 * many["measured"], (few, many)
+    assert many["z_gap"] < 0.2 and many["seconds_per_step"] > 0 and many["negatives_per_step"] == 2560
+    assert result["models"] == 4 and result["theory_curves"] == []
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"hidden": 2}, "hidden: Input should be greater than or equal to 4"),
+    ({"method": "mle"}, "method: nr_budget trains NCE"),
+    ({"data": "custom"}, "data: a sweep needs a preset"),
+    ({"nr": [2000]}, "nr.0: Input should be less than or equal to 1000"),
+    ({"sample_size": 100_000, "nr": [100]}, "sample_size: with nr = 100 a fixed sample needs 10,000,000"),
+    ({"reps": 64, "steps": 100_000, "nr": [1000]}, "steps: this sweep would take"),
+])
+def test_bad_knobs_are_refused_by_name(raw, expected):
+    with pytest.raises(ConfigError) as error:
+        parse_sweep({"experiment": "nr_budget", **raw})
+    assert expected in str(error.value)
