@@ -11,6 +11,7 @@ import { StatusBar } from './status.js';
 import { Lessons } from './lessons.js';
 import { Upload } from './upload.js';
 import { CompareBar, METHOD_LABELS } from './compare.js';
+import { Experiments } from './experiments.js';
 import { wireToolbar } from './toolbar.js';
 import { bindKeys } from './keyboard.js';
 import { COLORS, RUN_COLORS } from './plots/theme.js';
@@ -36,12 +37,13 @@ export class App {
     });
     this.lessons = new Lessons({
       strip: $('lessons'), card: $('lesson-card'), title: $('lesson-title'), body: $('lesson-body'), close: $('lesson-close'),
-      onPick: lesson => this.lesson(lesson),
+      onPick: lesson => this.lesson(lesson), onExperiment: name => this.experiments.open(name),
     });
     this.upload = new Upload({ zone: $('dropzone'), input: $('upload'), info: $('upload-info'), error: $('upload-error'),
       onUploaded: info => { this.messages.clear('upload'); this.uploaded(info); },
       onFailed: text => this.messages.error(`${text} The data did not change.`, 'upload') });
     if (health && health.device) this.status.device(health.device);
+    this.experiments = new Experiments(this, { schema, presets });
     this.wire();
   }
 
@@ -178,6 +180,7 @@ export class App {
   }
 
   lesson(lesson) {
+    this.experiments.close({ resume: false });
     for (const key of ['start', 'hash', 'refused']) this.messages.clear(key);
     this.setRuns(lesson.compare || null);
     this.restartAll({ ...this.store.defaults, ...lesson.knobs }, true);
@@ -230,13 +233,17 @@ export class App {
     });
   }
 
-  /** Apply a link's hash: report what cannot be used, start from the rest (the server validates). */
+  /** Apply a link's hash: report what cannot be used, start from the rest (the server validates).
+   *  An Experiments link opens that view over a live run at the defaults (kept if there is one). */
   openHash(hash) {
     const { patch, extras, problems } = decodeHash(hash, this.table);
     if (problems.length) this.messages.error(`This link has problems: ${problems.join('; ')}.`, 'hash');
-    const methods = extras.compare && extras.compare.length >= 2 ? extras.compare.slice(0, 3) : null;
-    this.setRuns(methods);
-    this.restartAll({ ...this.store.defaults, ...patch }, false);
+    if (!extras.view || !this.main.desired) {
+      const methods = extras.compare && extras.compare.length >= 2 ? extras.compare.slice(0, 3) : null;
+      this.setRuns(methods);
+      this.restartAll({ ...this.store.defaults, ...patch }, false);
+    }
+    this.experiments.fromHash(extras.view || null);
   }
 
   start() {

@@ -1,7 +1,7 @@
 // The settings form, built from the knob table: one labelled widget per knob, grouped in sections.
 // It only reports what the user picked (onChange(name, value)) and shows the config it is given.
 import { coerce } from './knobs.js';
-import { checkWidget, el, numberWidget, selectWidget, sliderWidget } from './widgets.js';
+import { checkWidget, el, numberWidget, optionalNumberWidget, selectWidget, sliderWidget } from './widgets.js';
 
 function optionsFor(knob, presets) {
   if (knob.name === 'data' && presets && presets.data) {
@@ -36,6 +36,7 @@ export class Controls {
         if (knob.widget === 'select') widget = selectWidget(knob, commit, k => optionsFor(k, presets));
         else if (knob.widget === 'check') widget = checkWidget(knob, commit);
         else if (knob.widget === 'slider') widget = sliderWidget(knob, commit, parse);
+        else if (knob.widget === 'optional') widget = optionalNumberWidget(knob, commit, parse);
         else widget = numberWidget(knob, commit, parse);
         const hint = el('p', { className: 'hint', 'aria-live': 'polite' });
         widget.root.append(hint);

@@ -1,5 +1,5 @@
 // Export a run: JSON (config + history + final state, shaped like the CLI's RESULT.json), CSV (the
-// history) and PNG (through Plotly).
+// history) and PNG (through Plotly); and an experiment's sweep the same three ways.
 
 function flat(values) {
   return values && Array.isArray(values[0]) ? values.flat() : values;
@@ -33,7 +33,7 @@ export function runDocument(run) {
   };
 }
 
-function download(filename, type, text) {
+export function download(filename, type, text) {
   const url = URL.createObjectURL(new Blob([text], { type }));
   const a = document.createElement('a');
   a.href = url;
@@ -74,4 +74,40 @@ export function exportCSV(runs) {
 export function exportPNG(plotEl, run) {
   if (!window.Plotly || !plotEl || !plotEl.data) return Promise.reject(new Error('the plot is not drawn yet'));
   return window.Plotly.downloadImage(plotEl, { format: 'png', scale: 2, filename: `${baseName(run)}-density` });
+}
+
+// ---------------------------------------------------------------- experiments (sweeps)
+
+const csvCell = v => (v === null || v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+const sweepName = doc => `nce-playground-experiment-${doc.experiment}`;
+
+/** The sweep as SWEEP_RESULT.json: the `sweep_done` result, or what has arrived so far (complete: false). */
+export function sweepDocument(state) {
+  if (state.result) return state.result;
+  return { experiment: state.experiment, config: state.config, models: state.models, complete: false,
+    points: state.points, theory_curves: state.theory };
+}
+
+export function exportSweepJSON(state, link) {
+  const doc = { ...sweepDocument(state), link, exported_at: new Date().toISOString() };
+  download(`${sweepName(doc)}.json`, 'application/json', `${JSON.stringify(doc, null, 1)}\n`);
+}
+
+/** One row per point: axis value, series (noise label or batch size), measured, its CI, theory, reps, extras. */
+export function sweepCSV(state, axisKey) {
+  const extras = { cpc_ceiling: ['cap', 'seconds_per_step'], nr_budget: ['z_gap', 'seconds_per_step', 'negatives_per_step'] }[state.experiment] || [];
+  const series = p => (p.batch_size !== undefined && state.experiment === 'cpc_ceiling' ? `B=${p.batch_size}` : p.label ?? '');
+  const head = [axisKey, 'series', 'measured', 'ci_low', 'ci_high', 'theory', 'reps', 'failed', ...extras];
+  const rows = state.points.map(p => [p[axisKey], series(p), p.measured, p.ci ? p.ci[0] : null, p.ci ? p.ci[1] : null,
+    p.theory, p.reps, p.failed, ...extras.map(k => p[k])]);
+  return `${[head, ...rows].map(r => r.map(csvCell).join(',')).join('\n')}\n`;
+}
+
+export function exportSweepCSV(state, axisKey) {
+  download(`${sweepName(state)}.csv`, 'text/csv', sweepCSV(state, axisKey));
+}
+
+export function exportSweepPNG(plotEl, state) {
+  if (!window.Plotly || !plotEl || !plotEl.data) return Promise.reject(new Error('the plot is not drawn yet'));
+  return window.Plotly.downloadImage(plotEl, { format: 'png', scale: 2, width: 1200, height: 640, filename: sweepName(state) });
 }

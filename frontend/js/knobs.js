@@ -19,6 +19,7 @@ const UI = {
     show: c => c.method === 'cpc' || c.data === 'correlated_gaussian' },
   data: { section: 'Data', label: 'Data p_d', widget: 'select', show: c => c.method !== 'cpc' },
   data_file: { widget: 'none' },
+  sample_size: { section: 'Data', label: 'Fixed sample T_d', widget: 'optional', fallback: 1000, hint: fixedSampleHint },
   noise: { section: 'Noise q', label: 'Noise family', widget: 'select', show: c => c.method !== 'cpc' },
   noise_fit: { section: 'Noise q', label: 'Fit q to the data', widget: 'check', show: c => c.method !== 'cpc' },
   noise_loc: { section: 'Noise q', label: 'q location', widget: 'slider', min: -10, max: 10, step: 0.1,
@@ -37,6 +38,15 @@ const UI = {
   grid: { section: 'Training', label: 'Grid cells per axis', widget: 'slider', step: 16 },
   device: { section: 'Training', label: 'Device', widget: 'select' },
 };
+
+/** What the fixed-sample control means for the current method. */
+function fixedSampleHint(c) {
+  const t = c.sample_size;
+  if (t === null || t === undefined) return 'Off: fresh data and noise every step (the population loss).';
+  const noise = c.method === 'nce' ? ` and ${Math.max(1, Math.round(c.nr * t)).toLocaleString('en')} noise points (Nᵣ·T_d)`
+    : c.method === 'infonce' ? ` and ${(c.k * t).toLocaleString('en')} noise points (k per data point)` : '';
+  return `${t.toLocaleString('en')} data points${noise}, drawn once and reused every step.`;
+}
 
 /** Build the knob table from /api/schema: an array in display order, each entry a plain object. */
 export function buildKnobTable(schema) {
@@ -66,6 +76,7 @@ export function buildKnobTable(schema) {
       show: ui.show || (() => true),
       enabled: ui.enabled || (() => true),
       hint: ui.hint || (() => ''),
+      fallback: ui.fallback ?? null,
     };
   });
   const order = name => (Object.keys(UI).indexOf(name) + 1) || 999;

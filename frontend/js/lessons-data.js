@@ -39,7 +39,10 @@ export const LESSONS = [
         mo('−'), grad, loss('NCE'), mo('='), sum, weight, bracket(ofx(pd), mo('−'), ofx(ptheta)), grad, log, ofx(ptheta),
         to(row(Nr, mo('→'), mi('∞'))), mo('−'), grad, loss('MLE'))}
       <p class="watch">Drag the N<sub>r</sub> slider from 0.1 to 1000 while it runs: the marker in the gradient panel rides
-      up the cosine curve towards 1, and the weight panel fills up to 1 where the data is.</p>`,
+      up the cosine curve towards 1, and the weight panel fills up to 1 where the data is.</p>
+      <p>How close to MLE on a finite sample? With q = p<sub>d</sub> NCE’s mean squared error is (1 + 1/N<sub>r</sub>) times
+      the Cramér–Rao bound that MLE attains (Gutmann &amp; Hyvärinen 2012, Theorem 3). <button type="button" class="lesson-action" data-experiment="efficiency"
+      data-testid="lesson-open-experiment">Open the efficiency experiment</button></p>`,
   },
   {
     id: 'narrow-noise',

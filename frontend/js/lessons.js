@@ -1,9 +1,14 @@
-// The lessons strip and the lesson card. Picking a lesson hands its knobs to the controller.
+// The lessons strip and the lesson card. Picking a lesson hands its knobs to the controller; a button
+// in a lesson with data-experiment="name" opens that experiment (onExperiment).
 import { LESSONS } from './lessons-data.js';
 
 export class Lessons {
-  constructor({ strip, card, title, body, close, onPick, onClose }) {
+  constructor({ strip, card, title, body, close, onPick, onClose, onExperiment }) {
     Object.assign(this, { strip, card, title, body });
+    body.addEventListener('click', event => {
+      const button = event.target.closest && event.target.closest('[data-experiment]');
+      if (button && onExperiment) onExperiment(button.dataset.experiment);
+    });
     this.buttons = new Map();
     for (const lesson of LESSONS) {
       const button = document.createElement('button');

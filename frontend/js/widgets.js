@@ -1,4 +1,5 @@
-// Labelled form widgets for one knob each: select, checkbox, slider (+ exact number box) and number.
+// Labelled form widgets for one knob each: select, checkbox, slider (+ exact number box), number and
+// optional number (a checkbox: off = null, on = the number box's value).
 // Every widget has the same face: {root, set(value), focusable}, and calls commit(value) when the user
 // settles on a value (slider drags commit at most every THROTTLE_MS, and once more on release).
 
@@ -145,6 +146,40 @@ export function numberWidget(knob, commit, parse) {
     set(value, force = false) {
       if (!force && document.activeElement === input) return;
       input.value = value === null || value === undefined ? '' : String(value);
+    },
+  };
+}
+
+/** A nullable number: the checkbox turns it off (null) or on (the box's value, else the last one, else
+ *  knob.fallback); typing a number turns it on, emptying the box turns it off. */
+export function optionalNumberWidget(knob, commit, parse) {
+  const root = shell(knob, 'optional');
+  const box = el('input', { type: 'checkbox', id: `knob-${knob.name}`, 'data-testid': knob.name, name: knob.name });
+  const input = el('input', { type: 'number', id: `knob-${knob.name}-input`, 'data-testid': `${knob.name}-input`,
+    'aria-label': `${knob.label} (exact value)`, step: knob.type === 'integer' ? 1 : 'any', min: knob.min ?? undefined, max: knob.max ?? undefined });
+  let last = knob.fallback ?? knob.min;
+  const show = on => root.classList.toggle('off', !on);
+  box.addEventListener('change', () => {
+    show(box.checked);
+    if (!box.checked) { commit(null); return; }
+    const value = parse(input.value);
+    commit(value === null ? last : value);
+  });
+  input.addEventListener('change', () => {
+    const value = parse(input.value);
+    box.checked = value !== null;
+    show(box.checked);
+    commit(value);
+  });
+  root.append(el('div', { className: 'knob-row' }, [el('label', { for: box.id }, [box, document.createTextNode(knob.label)]), input]));
+  return {
+    root, focusable: box,
+    set(value, force = false) {
+      const on = value !== null && value !== undefined;
+      if (on && typeof value === 'number') last = value;
+      box.checked = on;
+      show(on);
+      if (force || document.activeElement !== input) input.value = String(on ? value : last);
     },
   };
 }

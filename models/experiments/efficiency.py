@@ -14,6 +14,10 @@ Theory (the theorem, by quadrature over p_d — independent of the fitting):
     theory = Σ_λλ / CR
 
 For q = p_d, P = N_r/(1 + N_r) everywhere and Σ_λλ / CR = 1 + 1/N_r exactly.
+
+Every setting reuses the same R data samples (common random numbers, so the curves compare settings,
+not luck), and each point carries `mle_baseline`: T_d · MSE / CR of maximum likelihood on those same
+samples. Its distance from 1 is the samples' luck, shared by every point of the sweep.
 """
 from __future__ import annotations
 
@@ -94,6 +98,8 @@ def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
     # the data samples are common to every setting (common random numbers: the curves compare settings,
     # not luck); each setting draws its own noise
     x_data = sample_rows(data, reps, t_d, stream_generator(cfg.seed, DATA_STREAM, device))  # (R, T)
+    # the MLE on the same data samples, the yardstick every point shares (its own ±: the data's luck)
+    mle_baseline, _ = mean_ci(t_d * (1.0 / (x_data ** 2).mean(1) - 1.0).cpu() ** 2 / CRAMER_RAO)
     total, done = total_models(cfg), 0
     for noise_index, spec in enumerate(cfg.noises):
         noise = build_noise_spec(spec, data)
@@ -117,4 +123,4 @@ def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
             measured, ci = mean_ci(scaled)
             yield {"nr": nr, "noise": spec.public(), "label": spec.label(), "measured": measured, "ci": ci,
                    "theory": expected[nr_index], "reps": int(ok.sum()), "failed": int((~ok).sum()),
-                   "bias": float((lam_hat[ok] - 1.0).mean()), "noise_points": count}
+                   "bias": float((lam_hat[ok] - 1.0).mean()), "noise_points": count, "mle_baseline": mle_baseline}

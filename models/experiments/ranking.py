@@ -95,6 +95,8 @@ def run(cfg: RankingConfig, ctx: SweepContext) -> Iterator[dict]:
     data = standard_normal()
     t_d, reps, device = cfg.sample_size, cfg.reps, ctx.device
     x_data = sample_rows(data, reps, t_d, stream_generator(cfg.seed, DATA_STREAM, device))  # (R, T)
+    # the MLE on the same data samples, the yardstick every point shares (its own ±: the data's luck)
+    mle_baseline, _ = mean_ci(t_d * (1.0 / (x_data ** 2).mean(1) - 1.0).cpu() ** 2 / CRAMER_RAO)
     total, done = total_models(cfg), 0
     for noise_index, spec in enumerate(cfg.noises):
         noise = build_noise_spec(spec, data)
@@ -117,4 +119,4 @@ def run(cfg: RankingConfig, ctx: SweepContext) -> Iterator[dict]:
             measured, ci = mean_ci(t_d * (lam_hat[ok] - 1.0) ** 2 / CRAMER_RAO)
             yield {"k": k, "noise": spec.public(), "label": spec.label(), "measured": measured, "ci": ci,
                    "theory": expected[k_index], "reps": int(ok.sum()), "failed": int((~ok).sum()),
-                   "bias": float((lam_hat[ok] - 1.0).mean()), "c_identified": False}
+                   "bias": float((lam_hat[ok] - 1.0).mean()), "c_identified": False, "mle_baseline": mle_baseline}

@@ -46,7 +46,7 @@ def test_a_live_nr_change_redraws_the_noise_sample_reproducibly():
 def test_infonce_pairs_k_noise_points_with_each_data_point():
     trainer = Trainer(RunConfig(method="infonce", sample_size=50, k=4, batch_size=8))
     assert trainer.fixed_noise.shape == (200, 1)
-    rows = torch.tensor([0, 7, 49])
+    rows = torch.tensor([0, 7, 49], device=trainer.device)
     negatives = trainer._draw_noise(rows, trainer.gen)
     assert torch.equal(negatives, trainer.fixed_noise[[0, 1, 2, 3, 28, 29, 30, 31, 196, 197, 198, 199]])
     trainer.step(10)

@@ -1,0 +1,197 @@
+"""The Experiments view: sweeps run on the server, points land on the theory, links open the view;
+and the live view's fixed-sample control (sample_size)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from urllib.parse import parse_qsl
+
+import pytest
+
+from .conftest import SMALL, hash_of
+
+pytestmark = pytest.mark.timeout(120)
+
+TINY = {"reps": "20", "sample_size": "200", "nr": "1, 10"}  # 40 models: well under a second
+OTHER_NOISES = ["wide", "narrow", "laplace", "uniform", "shifted"]
+
+
+def progress(page) -> tuple[str, str]:
+    el = '[data-testid="experiment-progress"]'
+    return page.get_attribute(el, "aria-valuenow"), page.text_content(el).strip()
+
+
+def wait_done(page):
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=experiment-progress]').getAttribute('aria-valuenow') === '100'")
+
+
+def plot_traces(page) -> list:
+    return page.evaluate("""() => (document.querySelector('[data-testid=experiment-plot]').data || []).map(d =>
+        JSON.parse(JSON.stringify({uid: d.uid, mode: d.mode, x: d.x, y: d.y, error_y: d.error_y || null,
+                                   customdata: d.customdata || null})))""")
+
+
+def hash_params(page) -> dict:
+    return dict(parse_qsl(page.evaluate("location.hash").lstrip("#")))
+
+
+def open_page(driver, base: str, hash_: str = ""):
+    """Load the page and wait until the controller is up (the experiment menu is built); the live
+    run's plots are not waited for."""
+    driver.page.goto(f"{base}/{hash_}")
+    driver.page.wait_for_selector('[data-testid="experiment-select"] option', state="attached")
+    return driver.page
+
+
+def fill_tiny(page):
+    for name, value in TINY.items():
+        page.fill(f'[data-testid="experiment-{name}"]', value)
+    page.check('[data-testid="experiment-noise-data"]')
+    for preset in OTHER_NOISES:
+        page.uncheck(f'[data-testid="experiment-noise-{preset}"]')
+
+
+def test_an_efficiency_sweep_puts_its_points_on_the_theory_and_exports(live_server, driver):
+    page = open_page(driver, live_server, hash_of(**SMALL))
+    driver.click("experiments")
+    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    assert not page.is_visible('[data-testid="density-plot"]')
+    assert page.get_attribute('[data-testid="experiments"]', "aria-pressed") == "true"
+    page.select_option('[data-testid="experiment-select"]', "efficiency")
+    fill_tiny(page)
+    driver.click("experiment-run")
+    wait_done(page)
+    value, text = progress(page)
+    assert "40 models" in text
+    assert page.get_attribute('[data-testid="experiment-progress"]', "role") == "progressbar"
+
+    traces = {t["uid"]: t for t in plot_traces(page)}
+    theory, measured = traces["theory-0"], traces["measured-0"]
+    assert theory["mode"] == "lines" and measured["mode"] == "markers"
+    at_one = theory["x"].index(1)
+    assert theory["y"][at_one] == pytest.approx(2.0, abs=1e-3)  # 1 + 1/N_r at N_r = 1 (q = p_d)
+    assert [row[5] for row in measured["customdata"]] == [1, 10]  # the N_r of each point
+    assert len(measured["y"]) == 2
+    for y, up, down in zip(measured["y"], measured["error_y"]["array"], measured["error_y"]["arrayminus"]):
+        assert math.isfinite(y) and y > 0 and math.isfinite(up) and math.isfinite(down) and up >= 0 and down >= 0
+    assert "95%" in driver.text("experiment-caption")
+
+    params = hash_params(page)
+    assert params["view"] == "experiments" and params["experiment"] == "efficiency"
+    assert params["reps"] == "20" and params["nr"] == "1,10" and params["noises"] == "data"
+
+    doc = json.loads(driver.download("experiment-export-json"))
+    assert doc["experiment"] == "efficiency" and doc["config"]["reps"] == 20 and len(doc["points"]) == 2
+    assert doc["theory_curves"] and "view=experiments" in doc["link"]
+    rows = list(csv.DictReader(io.StringIO(driver.download("experiment-export-csv"))))
+    assert [float(r["nr"]) for r in rows] == [1.0, 10.0]
+    assert {"series", "measured", "ci_low", "ci_high", "theory", "reps"} <= set(rows[0])
+    assert float(rows[0]["theory"]) == pytest.approx(2.0, abs=1e-3) and rows[0]["reps"] == "20"
+    with page.expect_download() as info:
+        driver.click("experiment-export-png")
+    assert info.value.suggested_filename.endswith(".png")
+    driver.shot("experiments-efficiency")
+
+
+def test_a_refused_config_is_named_next_to_run_and_the_view_stays_usable(live_server, driver):
+    page = open_page(driver, live_server, "#view=experiments&experiment=efficiency&reps=1&sample_size=200&nr=1,10&noises=data")
+    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    driver.click("experiment-run")
+    error = page.wait_for_selector('[data-testid="experiment-error"]:not([hidden])')
+    assert error.get_attribute("role") == "alert"
+    assert "reps" in error.text_content() and "2" in error.text_content()  # the field and its bound
+    assert page.locator('#experiment-knobs [data-knob="reps"].invalid').count() == 1
+    page.fill('[data-testid="experiment-reps"]', "20")
+    driver.click("experiment-run")
+    wait_done(page)
+    assert page.is_hidden('[data-testid="experiment-error"]')
+    assert page.locator('#experiment-knobs .invalid').count() == 0
+
+
+def test_a_new_run_replaces_the_running_one(live_server, driver):
+    page = open_page(driver, live_server, "#view=experiments&experiment=efficiency&reps=400")  # a long sweep
+    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    driver.click("experiment-run")
+    page.wait_for_function("() => document.querySelector('[data-testid=experiment-progress]').dataset.status === 'running'")
+    assert page.is_enabled('[data-testid="experiment-cancel"]')
+    fill_tiny(page)
+    driver.click("experiment-run")
+    wait_done(page)
+    measured = [t for t in plot_traces(page) if t["uid"].startswith("measured-")]
+    assert len(measured) == 1 and [row[5] for row in measured[0]["customdata"]] == [1, 10]  # only the new sweep's
+    assert page.is_disabled('[data-testid="experiment-cancel"]')
+
+
+def test_an_experiments_link_opens_the_view_and_leaving_it_restores_the_live_hash(live_server, driver):
+    page = driver.open(live_server).page
+    before = hash_params(page)
+    assert "grid" in before
+    page.evaluate("h => { window.location.hash = h; }", "#view=experiments&experiment=ranking&k=1,4")  # a link
+    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    assert driver.value("experiment-select") == "ranking"
+    assert driver.value("experiment-k") == "1, 4"
+    assert page.is_hidden('[data-testid="density-plot"]')
+    assert progress(page) == ("0", "not run yet")  # opening a link does not run it
+    assert hash_params(page) == {"view": "experiments", "experiment": "ranking", "k": "1,4"}
+    assert driver.messages() == ""  # the hash code takes the view's keys without complaint
+    assert page.get_attribute('[data-testid="experiments"]', "aria-pressed") == "true"
+
+    driver.click("experiments")  # back to the live view, and its hash
+    page.wait_for_selector('[data-testid="density-plot"]', state="visible")
+    assert hash_params(page) == before
+    driver.click("experiments")
+    assert hash_params(page) == {"view": "experiments", "experiment": "ranking", "k": "1,4"}  # the form kept its knobs
+
+    driver.click("lesson-nr-to-mle")  # lesson 2 ends with a way into the efficiency experiment
+    page.wait_for_selector('[data-testid="density-plot"]', state="visible")
+    driver.click("lesson-open-experiment")
+    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    assert driver.value("experiment-select") == "efficiency"
+    assert hash_params(page) == {"view": "experiments", "experiment": "efficiency"}
+
+
+def test_an_experiments_link_opens_the_view_on_a_fresh_page(live_server, driver):
+    page = open_page(driver, live_server, "#view=experiments&experiment=ranking")
+    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    assert driver.value("experiment-select") == "ranking"
+    assert page.is_hidden('[data-testid="density-plot"]')
+    assert hash_params(page) == {"view": "experiments", "experiment": "ranking"}
+
+
+def test_a_bad_experiments_link_is_reported(live_server, driver):
+    page = driver.page
+    page.goto(f"{live_server}/#view=experiments&experiment=nope&bogus=1")
+    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    text = driver.wait_message("nope")
+    assert "bogus" in text
+    assert driver.value("experiment-select") == "efficiency"
+
+
+def test_the_fixed_sample_control_sets_sample_size_live_and_in_the_link(live_server, driver):
+    page = driver.open(live_server).page
+    assert not driver.checked("sample_size")
+    assert "fresh" in page.text_content('[data-knob="sample_size"] .hint')
+    rev = driver.config_rev()
+    driver.click("sample_size")
+    driver.wait_rev_above(rev)
+    assert hash_params(page)["sample_size"] == "1000"
+    assert "10,000 noise points" in page.text_content('[data-knob="sample_size"] .hint')  # N_r = 10 by default
+    driver.set_knob("sample_size-input", "256")
+    assert hash_params(page)["sample_size"] == "256"
+    assert driver.checked("sample_size")
+
+    rev = driver.config_rev()
+    driver.click("sample_size")  # off again: fresh draws
+    driver.wait_rev_above(rev)
+    assert "sample_size" not in hash_params(page)
+    assert not driver.checked("sample_size")
+    assert "fresh" in page.text_content('[data-knob="sample_size"] .hint')
+
+    rev = driver.config_rev()
+    page.evaluate("h => { window.location.hash = h; }", hash_of(**SMALL, sample_size=256))  # a link with it
+    driver.wait_rev_above(rev)  # the run started again with it: the server accepted 256
+    assert driver.checked("sample_size") and driver.value("sample_size-input") == "256"
+    assert hash_params(page)["sample_size"] == "256"
