@@ -52,31 +52,37 @@ def _powers(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.ones_like(u), u, u * u], 1)
 
 
-def _nce_parts(theta, data, off_data, noise, off_noise, noise_weight):
-    """Loss (R,), gradient (R, 2) and Hessian (R, 2, 2) of J at theta (R, 2) = (λ, c).
+def _nce_parts(theta, data, off_data, noise, off_noise, noise_weight, with_loss=True):
+    """Loss (R,) (None unless with_loss), gradient (R, 2) and Hessian (R, 2, 2) of J at theta (R, 2) = (λ, c).
     data, noise: (R, 3, n) powers of u; off_*: (R, 1, n) = −log q − log N_r."""
-    theta_row = torch.stack([theta[:, 1], theta[:, 0]], 1).unsqueeze(1)  # (R, 1, 2): c·1 + λ·u
-    sums = []
+    lam, c = theta[:, 0].view(-1, 1, 1), theta[:, 1].view(-1, 1, 1)
+    loss, grad, curve = 0.0, 0.0, 0.0
     for powers, offset, weight, sign in ((data, off_data, 1.0 / data.shape[2], -1.0),
                                          (noise, off_noise, noise_weight, 1.0)):
-        h = torch.baddbmm(offset, theta_row, powers[:, :2])  # (R, 1, n)
         # data: the loss is softplus(−h) and its derivative −σ(−h); noise: softplus(h) and σ(h)
-        loss = F.softplus(sign * h).sum((1, 2)) * weight
-        slope = torch.sigmoid(sign * h)  # (R, 1, n)
-        curve = slope - slope * slope  # σ(h)σ(−h)
-        moments = torch.bmm(torch.cat([slope, curve], 1), powers.transpose(1, 2)) * weight  # (R, 2, 3)
-        sums.append((loss, sign * moments[:, 0, :2], moments[:, 1]))
-    (loss_d, grad_d, curve_d), (loss_n, grad_n, curve_n) = sums
-    grad = (grad_d + grad_n).flip(1)  # (R, 2): ∂/∂λ (the u moment), ∂/∂c (the 1 moment)
-    m0, m1, m2 = (curve_d + curve_n).unbind(1)  # Σ v, Σ v u, Σ v u²
+        signed_h = torch.addcmul(offset, powers[:, 1:2], lam).add_(c)  # (R, 1, n) h = λu + c + offset
+        if sign < 0:
+            signed_h.neg_()
+        if with_loss:
+            loss = loss + F.softplus(signed_h).sum((1, 2)) * weight
+        rows = torch.empty(powers.shape[0], 2, powers.shape[2], dtype=powers.dtype, device=powers.device)
+        slope = torch.sigmoid(signed_h, out=rows[:, :1])  # σ(±h)
+        torch.addcmul(slope, slope, slope, value=-1.0, out=rows[:, 1:])  # σ(h)σ(−h)
+        moments = torch.bmm(rows, powers.transpose(1, 2)) * weight  # (R, 2, 3): Σ slope·(1, u, u²), Σ curve·(...)
+        grad = grad + sign * moments[:, 0, :2]
+        curve = curve + moments[:, 1]
+    grad = grad.flip(1)  # (R, 2): ∂/∂λ (the u moment), ∂/∂c (the 1 moment)
+    m0, m1, m2 = curve.unbind(1)  # Σ v, Σ v u, Σ v u²
     hess = torch.stack([torch.stack([m2, m1], 1), torch.stack([m1, m0], 1)], 1)  # (R, 2, 2) in (λ, c)
-    return loss_d + loss_n, grad, hess
+    return (loss if with_loss else None), grad, hess
 
 
 def _newton(parts, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Damped Newton (Armijo backtracking per model) on a batch of convex losses.
-    parts(theta (R, P)) -> loss (R,), grad (R, P), hess (R, P, P). Returns (theta, converged (R,))."""
-    loss, grad, hess = parts(theta)
+    """Damped Newton on a batch of convex losses. parts(theta (R, P), with_loss) -> loss (R,) or None,
+    grad (R, P), hess (R, P, P). A full step is taken when it shrinks the gradient (the common case:
+    no loss to evaluate); otherwise, for the models where it does not, Armijo backtracking on the loss.
+    Returns (theta, converged (R,))."""
+    _, grad, hess = parts(theta, False)
     done = torch.zeros(theta.shape[0], dtype=torch.bool, device=theta.device)
     for _ in range(MAX_ITERATIONS):
         step = torch.linalg.solve(hess, grad.unsqueeze(-1)).squeeze(-1)  # (R, P)
@@ -87,18 +93,22 @@ def _newton(parts, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if bool(done.all()):
             break
         step = torch.where(done.unsqueeze(1), torch.zeros_like(step), step)
-        decrease = (grad * step).sum(1)  # ≥ 0 for a convex loss
-        scale = torch.ones_like(loss)
-        for _ in range(MAX_HALVINGS):
-            candidate = theta - scale.unsqueeze(1) * step
-            c_loss, c_grad, c_hess = parts(candidate)
-            slack = 1e-13 * loss.abs()  # rounding: near the optimum the loss may not drop at all
-            accepted = (c_loss <= loss - 1e-4 * scale * decrease + slack) | done
-            if bool(accepted.all()):
-                break
-            scale = torch.where(accepted, scale, 0.5 * scale)
+        candidate = theta - step
+        _, c_grad, c_hess = parts(candidate, False)
+        accepted = (c_grad.norm(dim=1) < grad.norm(dim=1)) | done
+        if not bool(accepted.all()):
+            loss = parts(theta, True)[0]
+            decrease = (grad * step).sum(1)  # ≥ 0 for a convex loss
+            scale = torch.ones_like(loss)
+            for _ in range(MAX_HALVINGS):
+                candidate = theta - scale.unsqueeze(1) * step
+                c_loss, c_grad, c_hess = parts(candidate, True)
+                slack = 1e-13 * loss.abs()  # rounding: near the optimum the loss may not drop at all
+                accepted = (c_loss <= loss - 1e-4 * scale * decrease + slack) | done
+                if bool(accepted.all()):
+                    break
+                scale = torch.where(accepted, scale, 0.5 * scale)
         theta = torch.where(accepted.unsqueeze(1), candidate, theta)
-        loss = torch.where(accepted, c_loss, loss)
         grad = torch.where(accepted.unsqueeze(1), c_grad, grad)
         hess = torch.where(accepted.view(-1, 1, 1), c_hess, hess)
     return theta, done
@@ -113,12 +123,12 @@ def fit_nce(x_data: torch.Tensor, log_q_data: torch.Tensor, x_noise: torch.Tenso
     off_data = (-log_q_data.double().clamp_min(LOG_Q_FLOOR) - log_nr).unsqueeze(1)  # (R, 1, T)
     off_noise = (-log_q_noise.double().clamp_min(LOG_Q_FLOOR) - log_nr).unsqueeze(1)  # (R, 1, N)
     noise_weight = float(nr) / x_noise.shape[1]  # N_r · mean over the N noise points
-    return _newton(lambda theta: _nce_parts(theta, data, off_data, noise, off_noise, noise_weight),
-                   mle_init(data[:, 1]))
+    return _newton(lambda theta, with_loss: _nce_parts(theta, data, off_data, noise, off_noise, noise_weight,
+                                                       with_loss), mle_init(data[:, 1]))
 
 
 def _ranking_parts(theta, u, offset):
-    """J, J', J'' of ranking NCE at λ = theta (R, 1).   u, offset: (R, T, 1+k), column 0 the data."""
+    """J, J', J'' of ranking NCE at λ = theta (R, 1) (the loss comes free with the softmax).   u, offset: (R, T, 1+k), column 0 the data."""
     scores = theta[:, :1, None] * u + offset  # (R, T, 1+k)
     log_norm = torch.logsumexp(scores, 2)  # (R, T)
     loss = (log_norm - scores[..., 0]).mean(1)
@@ -136,5 +146,5 @@ def fit_ranking(x_data: torch.Tensor, log_q_data: torch.Tensor, x_noise: torch.T
     x = torch.cat([x_data.double().unsqueeze(2), x_noise.double()], 2)  # (R, T, 1+k)
     log_q = torch.cat([log_q_data.double().unsqueeze(2), log_q_noise.double()], 2)
     u, offset = feature(x), -log_q.clamp_min(LOG_Q_FLOOR)
-    theta, converged = _newton(lambda theta: _ranking_parts(theta, u, offset), mle_init(u[..., 0])[:, :1])
+    theta, converged = _newton(lambda theta, with_loss: _ranking_parts(theta, u, offset), mle_init(u[..., 0])[:, :1])
     return theta[:, 0], converged

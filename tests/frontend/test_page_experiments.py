@@ -16,6 +16,8 @@ pytestmark = pytest.mark.timeout(120)
 
 TINY = {"reps": "20", "sample_size": "200", "nr": "1, 10"}  # 40 models: well under a second
 OTHER_NOISES = ["wide", "narrow", "laplace", "uniform", "shifted"]
+# ~100 small groups: long as a whole (tens of seconds), yet each (noise, N_r) group, the unit a cancel waits for, is short
+LONG = "#view=experiments&experiment=efficiency&reps=2000&sample_size=50&nr=" + ",".join(map(str, range(1, 17)))
 
 
 def progress(page) -> tuple[str, str]:
@@ -96,32 +98,37 @@ def test_an_efficiency_sweep_puts_its_points_on_the_theory_and_exports(live_serv
     driver.shot("experiments-efficiency")
 
 
-def test_a_refused_config_is_named_next_to_run_and_the_view_stays_usable(live_server, driver):
-    page = open_page(driver, live_server, "#view=experiments&experiment=efficiency&reps=1&sample_size=200&nr=1,10&noises=data")
+def wait_status(page, status: str):
+    page.wait_for_function("s => document.querySelector('[data-testid=experiment-progress]').dataset.status === s", arg=status)
+
+
+def test_cancel_a_refused_config_and_a_new_run_that_replaces_the_running_one(live_server, driver):
+    page = open_page(driver, live_server, LONG)
     page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    assert page.is_disabled('[data-testid="experiment-cancel"]')
+    driver.click("experiment-run")
+    wait_status(page, "running")
+    driver.click("experiment-cancel")
+    wait_status(page, "cancelled")
+    assert "cancelled" in progress(page)[1]
+
+    driver.click("experiment-run")
+    wait_status(page, "running")
+    page.fill('[data-testid="experiment-reps"]', "1")
     driver.click("experiment-run")
     error = page.wait_for_selector('[data-testid="experiment-error"]:not([hidden])')
     assert error.get_attribute("role") == "alert"
-    assert "reps" in error.text_content() and "2" in error.text_content()  # the field and its bound
+    assert "reps" in error.text_content() and "2" in error.text_content()  # the field and its bound, in the server's words
     assert page.locator('#experiment-knobs [data-knob="reps"].invalid').count() == 1
-    page.fill('[data-testid="experiment-reps"]', "20")
-    driver.click("experiment-run")
+    assert page.get_attribute('[data-testid="experiment-progress"]', "data-status") == "running"  # the running one goes on
+
+    fill_tiny(page)
+    driver.click("experiment-run")  # replaces the running sweep: its late messages are ignored
     wait_done(page)
     assert page.is_hidden('[data-testid="experiment-error"]')
     assert page.locator('#experiment-knobs .invalid').count() == 0
-
-
-def test_a_new_run_replaces_the_running_one(live_server, driver):
-    page = open_page(driver, live_server, "#view=experiments&experiment=efficiency&reps=400")  # a long sweep
-    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
-    driver.click("experiment-run")
-    page.wait_for_function("() => document.querySelector('[data-testid=experiment-progress]').dataset.status === 'running'")
-    assert page.is_enabled('[data-testid="experiment-cancel"]')
-    fill_tiny(page)
-    driver.click("experiment-run")
-    wait_done(page)
     measured = [t for t in plot_traces(page) if t["uid"].startswith("measured-")]
-    assert len(measured) == 1 and [row[5] for row in measured[0]["customdata"]] == [1, 10]  # only the new sweep's
+    assert len(measured) == 1 and [row[5] for row in measured[0]["customdata"]] == [1, 10]
     assert page.is_disabled('[data-testid="experiment-cancel"]')
 
 
@@ -153,21 +160,16 @@ def test_an_experiments_link_opens_the_view_and_leaving_it_restores_the_live_has
     assert hash_params(page) == {"view": "experiments", "experiment": "efficiency"}
 
 
-def test_an_experiments_link_opens_the_view_on_a_fresh_page(live_server, driver):
-    page = open_page(driver, live_server, "#view=experiments&experiment=ranking")
+def test_an_experiments_link_opens_the_view_on_a_fresh_page_and_reports_what_it_cannot_use(live_server, driver):
+    page = open_page(driver, live_server, "#view=experiments&experiment=ranking&bogus=1")
     page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
     assert driver.value("experiment-select") == "ranking"
     assert page.is_hidden('[data-testid="density-plot"]')
-    assert hash_params(page) == {"view": "experiments", "experiment": "ranking"}
-
-
-def test_a_bad_experiments_link_is_reported(live_server, driver):
-    page = driver.page
-    page.goto(f"{live_server}/#view=experiments&experiment=nope&bogus=1")
-    page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
-    text = driver.wait_message("nope")
-    assert "bogus" in text
-    assert driver.value("experiment-select") == "efficiency"
+    assert "bogus" in driver.wait_message("bogus")
+    assert hash_params(page) == {"view": "experiments", "experiment": "ranking"}  # the unknown name is dropped
+    page.evaluate("h => { window.location.hash = h; }", "#view=experiments&experiment=nope")
+    assert "nope" in driver.wait_message("nope")
+    assert driver.value("experiment-select") == "ranking"
 
 
 def test_the_fixed_sample_control_sets_sample_size_live_and_in_the_link(live_server, driver):
