@@ -9,9 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from models.config import ConfigError, parse_config
-from models.data import CUSTOM
-from models.samples import SamplesError, parse_samples
+# The commands import models/ (and with it torch, ~2-7 s) only when they run: `--help` stays instant.
 
 
 def _progress_bar_of(unit: str):
@@ -52,7 +50,10 @@ def _threads(args: argparse.Namespace) -> bool:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from models.run import run_config  # torch import only for the commands that train
+    from models.config import ConfigError, parse_config
+    from models.data import CUSTOM
+    from models.run import run_config
+    from models.samples import SamplesError, parse_samples
 
     if not _threads(args):
         return 2
@@ -95,7 +96,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from models.experiments import SweepContext, parse_sweep, run_sweep  # torch only for the commands that train
+    from models.config import ConfigError
+    from models.experiments import SweepContext, parse_sweep, run_sweep
 
     if not _threads(args):
         return 2

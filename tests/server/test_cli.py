@@ -88,3 +88,11 @@ def test_a_bad_sweep_exits_2_naming_the_fields(tmp_path):
     assert "reps: Input should be a valid integer" in proc.stderr and "k.0: Input should be greater than or equal to 1" \
         in proc.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_help_does_not_import_torch():
+    """`nce-playground --help` must be instant: torch (seconds to import) loads only for a command that trains."""
+    probe = ("import sys\nfrom server.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "usage: nce-playground" in proc.stdout and proc.stdout.strip().endswith("torch not loaded")
