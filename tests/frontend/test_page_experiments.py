@@ -64,6 +64,7 @@ def test_an_efficiency_sweep_puts_its_points_on_the_theory_and_exports(live_serv
     assert page.get_attribute('[data-testid="experiments"]', "aria-pressed") == "true"
     page.select_option('[data-testid="experiment-select"]', "efficiency")
     fill_tiny(page)
+    assert driver.text("experiment-size") == "40 models"  # reps × N_r values × noises, before it runs
     driver.click("experiment-run")
     wait_done(page)
     value, text = progress(page)
@@ -119,7 +120,7 @@ def test_cancel_a_refused_config_and_a_new_run_that_replaces_the_running_one(liv
     error = page.wait_for_selector('[data-testid="experiment-error"]:not([hidden])')
     assert error.get_attribute("role") == "alert"
     assert "reps" in error.text_content() and "2" in error.text_content()  # the field and its bound, in the server's words
-    assert page.locator('#experiment-knobs [data-knob="reps"].invalid').count() == 1
+    assert page.locator('#experiment-knobs [data-exp-knob="reps"].invalid').count() == 1
     assert page.get_attribute('[data-testid="experiment-progress"]', "data-status") == "running"  # the running one goes on
 
     fill_tiny(page)
