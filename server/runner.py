@@ -289,7 +289,7 @@ class Runner:
         state = self._state()
         if state is not None and state != self._published:
             self._published = state
-            self.outbox.put(wire.status_message(*state))
+            self.outbox.put(wire.status_message(*state, step=self.trainer.step_count if self.trainer else None))
 
     # ------------------------------------------------------------------ frames and gradients
     def _schedule_renders(self) -> None:

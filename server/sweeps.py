@@ -68,8 +68,6 @@ class SweepJob:
                 if self._cancel.is_set():
                     raise SweepCancelled()
                 acquired = self.slots.acquire(timeout=SLOT_POLL_S)
-            if queued:
-                self._send("sweep_progress", done=0, total=1)  # the page: no longer queued
             set_torch_threads(self.settings.sweep_threads)
             result = run_sweep(self.config,
                                SweepContext(progress=self._progress, cancelled=self._cancel.is_set),

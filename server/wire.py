@@ -76,8 +76,10 @@ def config_message(config_rev: int, config: dict, rebuilt: bool, changed: list[s
     return {"type": "config", "config_rev": config_rev, "config": config, "rebuilt": rebuilt, "changed": changed}
 
 
-def status_message(state: str, message: Optional[str] = None) -> dict:
-    return {"type": "status", "state": state, "message": message}
+def status_message(state: str, message: Optional[str] = None, step: Optional[int] = None) -> dict:
+    """`step`: the step the run stands at, so a page shows the exact count with the state (the frame of
+    that state follows the status, never precedes it)."""
+    return {"type": "status", "state": state, "message": message, "step": step}
 
 
 def error_message(message: str) -> dict:

@@ -133,7 +133,10 @@ export class App {
   }
 
   onStatus(run, status) {
-    if (run === this.main) this.status.state(status.state);
+    if (run === this.main) {
+      this.status.state(status.state);
+      if (status.state !== 'running' && Number.isInteger(status.step)) this.status.step(status.step); // exact at once
+    }
     const key = `state-${run.id}`;
     if (status.state === 'diverged') {
       this.messages.error(`${run.label} diverged: ${status.message || 'the loss is no longer finite'}. `

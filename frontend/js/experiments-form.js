@@ -47,7 +47,7 @@ function field(name, label, control, hint) {
   control.id = id;
   control.setAttribute('data-testid', `experiment-${name}`);
   control.name = name;
-  return el('div', { className: 'knob', 'data-knob': name }, [
+  return el('div', { className: 'knob', 'data-exp-knob': name }, [
     el('div', { className: 'knob-head' }, [el('label', { for: id, text: label })]), control,
     el('p', { className: 'hint', text: hint || '' })]);
 }
@@ -78,7 +78,7 @@ export class ExperimentForm {
         f.boxes = f.presets.map(p => el('input', { type: 'checkbox', value: p.id, 'data-testid': `experiment-noise-${p.id}`,
           name: 'noises', id: `exp-noise-${p.id}` }));
         const rows = f.presets.map((p, i) => el('label', { className: 'noise-choice', for: f.boxes[i].id }, [f.boxes[i], document.createTextNode(p.label)]));
-        f.root = el('fieldset', { className: 'knob noises', 'data-knob': knob, title: ks.description || '' },
+        f.root = el('fieldset', { className: 'knob noises', 'data-exp-knob': knob, title: ks.description || '' },
           [el('legend', { text: label }), ...rows]);
       } else {
         let control;
@@ -137,6 +137,14 @@ export class ExperimentForm {
       else config[knob] = f.input.value;
     }
     return config;
+  }
+
+  /** How many models the sweep trains: reps × the length of every list (null while a list is empty). */
+  models() {
+    const reps = Number(this.fields.reps ? this.fields.reps.input.value : NaN);
+    if (!Number.isInteger(reps) || reps < 1) return null;
+    const lists = Object.values(this.fields).filter(f => f.kind === 'list' || f.kind === 'noises');
+    return lists.reduce((n, f) => n * this.text(f).split(',').filter(Boolean).length, reps) || null;
   }
 
   /** The knobs that differ from the defaults, as hash parameters. */

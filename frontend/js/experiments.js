@@ -14,7 +14,7 @@ const ELEMENTS = {
   view: 'experiments-view', live: 'live-view', toggle: 'experiments-toggle', select: 'experiment-select',
   knobs: 'experiment-knobs', run: 'experiment-run', cancel: 'experiment-cancel', error: 'experiment-error',
   progress: 'experiment-progress', plot: 'experiment-plot', caption: 'experiment-caption', title: 'experiment-title',
-  json: 'experiment-export-json', csv: 'experiment-export-csv', png: 'experiment-export-png',
+  size: 'experiment-size', json: 'experiment-export-json', csv: 'experiment-export-csv', png: 'experiment-export-png',
 };
 const ORDER = ['efficiency', 'ranking', 'cpc_ceiling', 'nr_budget'];
 const ACTIVE = new Set(['queued', 'running']);
@@ -60,6 +60,7 @@ export class Experiments {
     const form = $('experiment-form');
     form.addEventListener('submit', event => { event.preventDefault(); this.run(); });
     form.addEventListener('change', event => { if (event.target !== e.select) this.writeHash(); });
+    form.addEventListener('input', () => this.size());
     e.cancel.addEventListener('click', () => this.sweeps.cancel());
     const shown = () => this.states[this.name];
     e.json.addEventListener('click', () => exportSweepJSON(shown(), this.app.store.link()));
@@ -75,6 +76,7 @@ export class Experiments {
     this.form = new ExperimentForm(this.el.knobs, name, this.specs[name], this.presets);
     this.el.title.textContent = this.el.select.selectedOptions[0].textContent;
     this.clearError();
+    this.size();
     this.render();
   }
 
@@ -88,6 +90,7 @@ export class Experiments {
     }
     if (name && (name !== this.name || params)) this.pick(name);
     if (params) problems.push(...this.form.apply(params));
+    this.size();
     if (problems.length) this.app.messages.error(`This link has problems: ${problems.join('; ')}.`, 'hash');
     if (!this.isOpen) {
       this.isOpen = true;
@@ -123,6 +126,11 @@ export class Experiments {
     this.el.live.hidden = on;
     document.body.classList.toggle('experiments-open', on);
     this.el.toggle.setAttribute('aria-pressed', String(on));
+  }
+
+  size() {
+    const n = this.form.models();
+    setText(this.el.size, n ? `${n.toLocaleString('en')} models` : '');
   }
 
   writeHash() {
@@ -166,6 +174,7 @@ export class Experiments {
   }
 
   render() {
+    if (!this.names.length) return;
     const state = this.states[this.name] || null;
     const spec = this.specs[this.name];
     this.progress(state);

@@ -95,7 +95,10 @@ export function exportSweepJSON(state, link) {
 
 /** One row per point: axis value, series (noise label or batch size), measured, its CI, theory, reps, extras. */
 export function sweepCSV(state, axisKey) {
-  const extras = { cpc_ceiling: ['cap', 'seconds_per_step'], nr_budget: ['z_gap', 'seconds_per_step', 'negatives_per_step'] }[state.experiment] || [];
+  const extras = {
+    efficiency: ['bias', 'mle_baseline'], ranking: ['bias', 'mle_baseline'], cpc_ceiling: ['cap', 'seconds_per_step'],
+    nr_budget: ['z_gap', 'seconds_per_step', 'negatives_per_step'],
+  }[state.experiment] || [];
   const series = p => (p.batch_size !== undefined && state.experiment === 'cpc_ceiling' ? `B=${p.batch_size}` : p.label ?? '');
   const head = [axisKey, 'series', 'measured', 'ci_low', 'ci_high', 'theory', 'reps', 'failed', ...extras];
   const rows = state.points.map(p => [p[axisKey], series(p), p.measured, p.ci ? p.ci[0] : null, p.ci ? p.ci[1] : null,

@@ -98,7 +98,7 @@ export class Run extends Emitter {
       case 'config': return this.onConfig(message);
       case 'frame': return this.onFrame(message);
       case 'status':
-        this.status = { state: message.state, message: message.message ?? null };
+        this.status = { state: message.state, message: message.message ?? null, step: message.step ?? null };
         if (!['running'].includes(message.state)) this.wantRunning = false;
         return this.emit('status', this.status);
       case 'error':

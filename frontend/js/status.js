@@ -33,6 +33,10 @@ export class StatusBar {
     if (frame.device) this.device(frame.device);
   }
 
+  step(step) {
+    setText(this.nodes.step, String(step));
+  }
+
   device(name) {
     const kind = String(name).toLowerCase();
     setText(this.nodes.device, kind === 'cpu' ? 'CPU' : `GPU (${kind.toUpperCase()})`);

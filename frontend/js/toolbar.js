@@ -24,7 +24,7 @@ function largeText(app, on) {
   $('large-text').setAttribute('aria-pressed', String(on));
   setLargeText(on);
   try { localStorage.setItem(LARGE_KEY, on ? '1' : '0'); } catch { /* storage off: the toggle still works */ }
-  requestAnimationFrame(() => { resizeAll(); app.panels.redrawAll(); });
+  requestAnimationFrame(() => { resizeAll(); app.panels.redrawAll(); app.experiments.render(); });
 }
 
 export function wireToolbar(app) {

@@ -92,6 +92,15 @@ def log_prob_rows(density: Density, x: torch.Tensor) -> torch.Tensor:
     return density.log_prob(x.reshape(-1, 1)).reshape(x.shape)
 
 
+def distinct(name: str, values: list) -> None:
+    """A swept list names each setting once: a repeat would only draw the same point twice."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{name}: {value:g} appears twice; list each value once")
+        seen.add(value)
+
+
 def mean_ci(values: torch.Tensor) -> tuple[float, list[float]]:
     """Mean and its 95% normal-approximation confidence interval (mean ± 1.96 s/√n)."""
     values = values.double()

@@ -27,7 +27,7 @@ from ..cpc import PairCritic
 from ..data import correlation_for_mi
 from ..objectives import cpc_loss
 from ..trainer import _init_parameters, scheduled_lr
-from .common import SweepContext, group_generator, mean_ci
+from .common import SweepContext, distinct, group_generator, mean_ci
 
 THEORY_SCORES = 4_000_000  # Monte Carlo budget per (MI, B) point: batches × B²
 THEORY_SEED = 20_190_501
@@ -53,6 +53,8 @@ class CpcCeilingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> "CpcCeilingConfig":
+        distinct("mi", self.mi)
+        distinct("batch_size", self.batch_size)
         work = self.reps * len(self.mi) * self.steps * sum(b * b for b in self.batch_size)
         if work > MAX_SCORE_WORK:
             raise ValueError(f"steps: this sweep would compute {work:,} critic scores; the limit is "
@@ -94,8 +96,10 @@ def theory_curves(cfg: CpcCeilingConfig) -> list[dict]:
 
 def run(cfg: CpcCeilingConfig, ctx: SweepContext) -> Iterator[dict]:
     """One point per (batch size, MI): all critics of one batch size train together."""
-    device, total, done = ctx.device, total_models(cfg), 0
+    device, done = ctx.device, 0
+    total = total_models(cfg) * cfg.steps  # progress in model-steps
     report_every = max(1, cfg.steps // 20)
+    ctx.report(0, total)
     for group, batch in enumerate(cfg.batch_size):
         settings = [(mi, rep) for mi in cfg.mi for rep in range(cfg.reps)]
         critics = []
@@ -122,12 +126,12 @@ def run(cfg: CpcCeilingConfig, ctx: SweepContext) -> Iterator[dict]:
             torch.where(torch.isfinite(loss), loss, torch.zeros_like(loss)).sum().backward()
             optimizer.step()
             if step % report_every == 0:
-                ctx.report(done, total)
+                ctx.report(done + step * len(settings), total)
         seconds = time.perf_counter() - started
         with torch.no_grad():
             estimate = torch.stack([math.log(batch) - losses(*_pairs(rho, batch, gen))
                                     for _ in range(cfg.eval_batches)]).double().mean(0).cpu()  # (R,)
-        done += len(settings)
+        done += len(settings) * cfg.steps
         ctx.report(done, total)
         for mi_index, mi in enumerate(cfg.mi):
             values = estimate[mi_index * cfg.reps:(mi_index + 1) * cfg.reps]

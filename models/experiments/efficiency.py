@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..gaussian_fit import fit_nce
 from ..fixed_sample import DATA_STREAM, stream_generator
 from .common import (DEFAULT_NOISES, MAX_SWEEP_POINTS, NoiseSpec, SweepContext, build_noise_spec, chunk_rows,
-                     group_generator, log_prob_rows, mean_ci, sample_rows, standard_normal)
+                     distinct, group_generator, log_prob_rows, mean_ci, sample_rows, standard_normal)
 
 CRAMER_RAO = 2.0       # 2λ*² with λ* = 1
 QUAD_HALF_WIDTH = 14.0  # N(0, 1) mass beyond ±14 is ~1e-44
@@ -54,6 +54,7 @@ class EfficiencyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> "EfficiencyConfig":
+        distinct("nr", self.nr)
         points = self.reps * len(self.noises) * sum(self.sample_size + max(1, round(v * self.sample_size))
                                                     for v in self.nr)
         if points > MAX_SWEEP_POINTS:
@@ -101,6 +102,7 @@ def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
     # the MLE on the same data samples, the yardstick every point shares (its own ±: the data's luck)
     mle_baseline, _ = mean_ci(t_d * (1.0 / (x_data ** 2).mean(1) - 1.0).cpu() ** 2 / CRAMER_RAO)
     total, done = total_models(cfg), 0
+    ctx.report(0, total)
     for noise_index, spec in enumerate(cfg.noises):
         noise = build_noise_spec(spec, data)
         log_q_data = log_prob_rows(noise, x_data)  # (R, T)

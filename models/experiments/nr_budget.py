@@ -22,7 +22,7 @@ from ..batched import BatchedTrainer
 from ..config import ConfigError, RunConfig, parse_config
 from ..data import CUSTOM
 from ..trainer import Trainer
-from .common import SweepContext, mean_ci
+from .common import SweepContext, distinct, mean_ci
 
 MAX_POINT_STEPS = 20_000_000_000  # models × steps × (data + noise points per step) a sweep may take
 SWEEP_KNOBS = {"experiment", "reps", "nr"}  # the rest of the config is a run's knobs
@@ -43,6 +43,7 @@ class NrBudgetConfig(BaseModel):
 
     @model_validator(mode="after")
     def _as_runs(self) -> "NrBudgetConfig":
+        distinct("nr", self.nr)
         if self.data == CUSTOM:
             raise ValueError("data: a sweep needs a preset ('custom' data is for live runs)")
         run_knobs = {**(self.model_extra or {}), "data": self.data, "sample_size": self.sample_size,
@@ -85,6 +86,7 @@ def run(cfg: NrBudgetConfig, ctx: SweepContext) -> Iterator[dict]:
     total = total_models(cfg) * cfg.steps
     done = 0
     chunk = max(1, cfg.steps // 20)
+    ctx.report(0, total)
     for nr in cfg.nr:
         base = cfg.run_config(nr).model_copy(update={"device": ctx.device.type})
         trainers = [Trainer(base.model_copy(update={"seed": base.seed + r})) for r in range(cfg.reps)]

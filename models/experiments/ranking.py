@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..fixed_sample import DATA_STREAM, stream_generator
 from ..gaussian_fit import LOG_Q_FLOOR, feature, fit_ranking
 from .common import (DEFAULT_NOISES, MAX_SWEEP_POINTS, NoiseSpec, SweepContext, build_noise_spec, chunk_rows,
-                     group_generator, log_prob_rows, mean_ci, sample_rows, standard_normal)
+                     distinct, group_generator, log_prob_rows, mean_ci, sample_rows, standard_normal)
 
 CRAMER_RAO = 2.0
 THEORY_DRAWS = 2_000_000   # Monte Carlo candidates per k for the theory (tuples × (1 + k)): ~1% error
@@ -49,6 +49,7 @@ class RankingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> "RankingConfig":
+        distinct("k", self.k)
         points = self.reps * len(self.noises) * sum(self.sample_size * (1 + value) for value in self.k)
         if points > MAX_SWEEP_POINTS:
             raise ValueError(f"reps: this sweep would draw {points:,} points; the limit is {MAX_SWEEP_POINTS:,} "
@@ -108,6 +109,7 @@ def run(cfg: RankingConfig, ctx: SweepContext) -> Iterator[dict]:
     # the MLE on the same data samples, the yardstick every point shares (its own ±: the data's luck)
     mle_baseline, _ = mean_ci(t_d * (1.0 / (x_data ** 2).mean(1) - 1.0).cpu() ** 2 / CRAMER_RAO)
     total, done = total_models(cfg), 0
+    ctx.report(0, total)
     for noise_index, spec in enumerate(cfg.noises):
         noise = build_noise_spec(spec, data)
         log_q_data = log_prob_rows(noise, x_data)

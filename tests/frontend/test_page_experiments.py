@@ -68,7 +68,7 @@ def test_an_efficiency_sweep_puts_its_points_on_the_theory_and_exports(live_serv
     driver.click("experiment-run")
     wait_done(page)
     value, text = progress(page)
-    assert "40 models" in text
+    assert value == "100" and "40 models" in text
     assert page.get_attribute('[data-testid="experiment-progress"]', "role") == "progressbar"
 
     traces = {t["uid"]: t for t in plot_traces(page)}

@@ -40,9 +40,11 @@ function measuredTrace(id, points, axisKey, color, name, { shift = x => x, ...ex
   return {
     uid: id, type: 'scatter', mode: 'markers', name, x: points.map(p => shift(p[axisKey])), y: points.map(p => p.measured),
     error_y: errorBars(points, color), marker: { color, size: 8, line: { color: '#ffffff', width: 1 } },
-    customdata: points.map(p => [p.ci ? fmt(p.ci[0]) : '–', p.ci ? fmt(p.ci[1]) : '–', fmt(p.theory), p.reps, p.failed || 0, p[axisKey]]),
+    customdata: points.map(p => [p.ci ? fmt(p.ci[0]) : '–', p.ci ? fmt(p.ci[1]) : '–', fmt(p.theory), p.reps, p.failed || 0,
+      p[axisKey], fmt(p.mle_baseline)]),
     hovertemplate: `${name}<br>%{customdata[5]}: measured %{y:.3g} [%{customdata[0]}, %{customdata[1]}]<br>`
-      + 'theory %{customdata[2]} · %{customdata[3]} reps, %{customdata[4]} failed<extra></extra>',
+      + 'theory %{customdata[2]} · %{customdata[3]} reps, %{customdata[4]} failed'
+      + `${points.some(p => p.mle_baseline !== undefined) ? '<br>MLE on the same data: %{customdata[6]}' : ''}<extra></extra>`,
     ...extra,
   };
 }

@@ -28,3 +28,9 @@ def test_bad_knobs_are_refused_by_name(raw, expected):
     with pytest.raises(ConfigError) as error:
         parse_sweep({"experiment": "nr_budget", **raw})
     assert expected in str(error.value)
+
+
+def test_a_repeated_setting_is_refused():
+    with pytest.raises(ConfigError) as error:
+        parse_sweep({"experiment": "nr_budget", "nr": [10, 1, 10]})
+    assert "nr: 10 appears twice; list each value once" in str(error.value)
