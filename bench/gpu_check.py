@@ -5,7 +5,6 @@ experiment on the GPU with its numbers, and the batched-vs-sequential ratio ther
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path

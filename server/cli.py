@@ -49,26 +49,34 @@ def _threads(args: argparse.Namespace) -> bool:
     return True
 
 
+def _load_config(path: str, parse, what: str):
+    """The validated config in the JSON file at `path`, or None after printing every problem on stderr."""
+    from models.config import ConfigError
+
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        print(f"error: cannot read {what} {path}: {error}", file=sys.stderr)
+        return None
+    try:
+        return parse(raw)
+    except ConfigError as error:
+        print(f"error: invalid {what} {path}:", file=sys.stderr)
+        for message in error.errors:
+            print(f"  {message}", file=sys.stderr)
+        return None
+
+
 def run_command(args: argparse.Namespace) -> int:
-    from models.config import ConfigError, parse_config
+    from models.config import parse_config
     from models.data import CUSTOM
     from models.run import run_config
     from models.samples import SamplesError, parse_samples
 
     if not _threads(args):
         return 2
-
-    try:
-        raw = json.loads(Path(args.config).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        print(f"error: cannot read config {args.config}: {error}", file=sys.stderr)
-        return 2
-    try:
-        config = parse_config(raw)
-    except ConfigError as error:
-        print(f"error: invalid config {args.config}:", file=sys.stderr)
-        for message in error.errors:
-            print(f"  {message}", file=sys.stderr)
+    config = _load_config(args.config, parse_config, "config")
+    if config is None:
         return 2
     samples = None
     if config.data == CUSTOM and config.method != "cpc":
@@ -96,22 +104,12 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from models.config import ConfigError
     from models.experiments import SweepContext, parse_sweep, run_sweep
 
     if not _threads(args):
         return 2
-    try:
-        raw = json.loads(Path(args.config).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        print(f"error: cannot read sweep config {args.config}: {error}", file=sys.stderr)
-        return 2
-    try:
-        config = parse_sweep(raw)
-    except ConfigError as error:
-        print(f"error: invalid sweep config {args.config}:", file=sys.stderr)
-        for message in error.errors:
-            print(f"  {message}", file=sys.stderr)
+    config = _load_config(args.config, parse_sweep, "sweep config")
+    if config is None:
         return 2
     progress = None if args.quiet else _progress_bar_of("models")
     try:

@@ -10,9 +10,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..densities import Density, Gaussian
-from ..fixed_sample import stream_generator
+from ..fixed_sample import DATA_STREAM, stream_generator
 from ..noise import NOISE_FAMILIES, DataStats, build_noise
 
+CRAMER_RAO = 2.0  # 2λ*², λ* = 1: the bound on T_d·Var(λ̂) from N(0, 1) data (Fisher information Var(x²/2) = 1/2)
 MAX_SWEEP_POINTS = 2_000_000_000  # data + noise points a sweep may draw in all (~1 min on one GPU, minutes on a CPU)
 Z_95 = 1.959963984540054          # two-sided 95% normal quantile
 
@@ -90,6 +91,24 @@ def sample_rows(density: Density, rows: int, per_row: int, gen: torch.Generator)
 def log_prob_rows(density: Density, x: torch.Tensor) -> torch.Tensor:
     """log density of a 1-D density at every entry of x (any shape), same shape."""
     return density.log_prob(x.reshape(-1, 1)).reshape(x.shape)
+
+
+def estimator_data(seed: int, reps: int, sample_size: int, device: torch.device) -> tuple[torch.Tensor, float]:
+    """The R data samples of an estimator experiment, (R, T_d) draws from N(0, 1), and the MLE's
+    T_d·MSE(λ̂)/CR on them. Every setting of a sweep reuses these samples (common random numbers: the
+    curves compare settings, not luck), so the MLE's ratio is the yardstick all its points share."""
+    x_data = sample_rows(standard_normal(), reps, sample_size, stream_generator(seed, DATA_STREAM, device))
+    mle_baseline, _ = mean_ci(sample_size * (1.0 / (x_data ** 2).mean(1) - 1.0).cpu() ** 2 / CRAMER_RAO)
+    return x_data, mle_baseline
+
+
+def lambda_summary(lam_hat: torch.Tensor, converged: torch.Tensor, sample_size: int) -> dict:
+    """A point's numbers from R estimates λ̂ (R,): T_d·MSE/CR with its interval, over the converged fits."""
+    lam_hat, converged = lam_hat.cpu(), converged.cpu() & torch.isfinite(lam_hat.cpu())
+    error = lam_hat[converged] - 1.0
+    measured, ci = mean_ci(sample_size * error ** 2 / CRAMER_RAO)
+    return {"measured": measured, "ci": ci, "reps": int(converged.sum()), "failed": int((~converged).sum()),
+            "bias": float(error.mean())}
 
 
 def distinct(name: str, values: list) -> None:

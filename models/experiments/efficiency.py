@@ -28,11 +28,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..gaussian_fit import fit_nce
-from ..fixed_sample import DATA_STREAM, stream_generator
-from .common import (DEFAULT_NOISES, MAX_SWEEP_POINTS, NoiseSpec, SweepContext, build_noise_spec, chunk_rows,
-                     distinct, group_generator, log_prob_rows, mean_ci, sample_rows, standard_normal)
+from .common import (CRAMER_RAO, DEFAULT_NOISES, MAX_SWEEP_POINTS, NoiseSpec, SweepContext, build_noise_spec,
+                     chunk_rows, distinct, estimator_data, group_generator, lambda_summary, log_prob_rows,
+                     sample_rows, standard_normal)
 
-CRAMER_RAO = 2.0       # 2λ*² with λ* = 1
 QUAD_HALF_WIDTH = 14.0  # N(0, 1) mass beyond ±14 is ~1e-44
 QUAD_POINTS = 40_001
 
@@ -96,11 +95,7 @@ def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
     """One point per (noise, N_r), in that order, each as soon as its repetitions are fitted."""
     data = standard_normal()
     t_d, reps, device = cfg.sample_size, cfg.reps, ctx.device
-    # the data samples are common to every setting (common random numbers: the curves compare settings,
-    # not luck); each setting draws its own noise
-    x_data = sample_rows(data, reps, t_d, stream_generator(cfg.seed, DATA_STREAM, device))  # (R, T)
-    # the MLE on the same data samples, the yardstick every point shares (its own ±: the data's luck)
-    mle_baseline, _ = mean_ci(t_d * (1.0 / (x_data ** 2).mean(1) - 1.0).cpu() ** 2 / CRAMER_RAO)
+    x_data, mle_baseline = estimator_data(cfg.seed, reps, t_d, device)  # (R, T); each setting draws its own noise
     total, done = total_models(cfg), 0
     ctx.report(0, total)
     for noise_index, spec in enumerate(cfg.noises):
@@ -110,19 +105,16 @@ def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
         for nr_index, nr in enumerate(cfg.nr):
             count = max(1, round(nr * t_d))
             gen = group_generator(cfg.seed, noise_index * len(cfg.nr) + nr_index, device)
-            lam = []
+            lam, converged = [], []
             chunk = chunk_rows(count + t_d, reps)
             for start in range(0, reps, chunk):
                 rows = slice(start, min(reps, start + chunk))
                 x_noise = sample_rows(noise, rows.stop - rows.start, count, gen)  # (r, N)
-                theta, converged = fit_nce(x_data[rows], log_q_data[rows], x_noise, log_prob_rows(noise, x_noise), nr)
-                lam.append(torch.where(converged, theta[:, 0], torch.full_like(theta[:, 0], math.nan)))
+                theta, fitted = fit_nce(x_data[rows], log_q_data[rows], x_noise, log_prob_rows(noise, x_noise), nr)
+                lam.append(theta[:, 0])
+                converged.append(fitted)
                 done += rows.stop - rows.start
                 ctx.report(done, total)
-            lam_hat = torch.cat(lam).cpu()
-            ok = torch.isfinite(lam_hat)
-            scaled = t_d * (lam_hat[ok] - 1.0) ** 2 / CRAMER_RAO
-            measured, ci = mean_ci(scaled)
-            yield {"nr": nr, "noise": spec.public(), "label": spec.label(), "measured": measured, "ci": ci,
-                   "theory": expected[nr_index], "reps": int(ok.sum()), "failed": int((~ok).sum()),
-                   "bias": float((lam_hat[ok] - 1.0).mean()), "noise_points": count, "mle_baseline": mle_baseline}
+            yield {"nr": nr, "noise": spec.public(), "label": spec.label(), "theory": expected[nr_index],
+                   **lambda_summary(torch.cat(lam), torch.cat(converged), t_d), "noise_points": count,
+                   "mle_baseline": mle_baseline}
