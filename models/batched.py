@@ -22,6 +22,9 @@ from .objectives import nce_loss
 from .trainer import Trainer, scheduled_lr
 
 
+CHUNK_POINTS = 16_384  # points per forward/backward chunk of models (activations ~4 MB at width 64)
+
+
 class StackedMLP(nn.Module):
     def __init__(self, mlps: list[nn.Module]):
         """mlps: R modules whose Linear and SiLU layers, in module order, make the same network."""
@@ -39,12 +42,13 @@ class StackedMLP(nn.Module):
     def models(self) -> int:
         return self.weights[0].shape[0]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (R, n, d_in) -> (R, n, d_out)
+    def forward(self, x: torch.Tensor, models: slice = slice(None)) -> torch.Tensor:
+        """(r, n, d_in) -> (r, n, d_out) for the models in `models` (all by default)."""
         linear = 0
         for kind in self.kinds:
             if kind == "linear":
                 # matmul + bias, not baddbmm: the same numbers, and its backward is ~2x faster on the CPU
-                x = torch.matmul(x, self.weights[linear]) + self.biases[linear]
+                x = torch.matmul(x, self.weights[linear][models]) + self.biases[linear][models]
                 linear += 1
             else:
                 x = F.silu(x)
@@ -104,11 +108,16 @@ class BatchedTrainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.current_lr()
             self.optimizer.zero_grad(set_to_none=True)
-            g = self.network(x_all).squeeze(-1)  # (R, B + N_n)
-            losses = nce_loss(g[:, :batch], g[:, batch:], log_q[:, :batch], log_q[:, batch:], self.log_z_est, cfg.nr)
-            finite = torch.isfinite(losses)
-            self.diverged |= ~finite
-            torch.where(self.diverged, torch.zeros_like(losses), losses).sum().backward()
+            # a few models at a time, forward and backward: activations that fit in the cache beat one
+            # huge batched matmul (2x on a CPU); the models are independent, so their gradients are too
+            chunk = max(1, CHUNK_POINTS // x_all.shape[1])
+            for start in range(0, self.models, chunk):
+                part = slice(start, start + chunk)
+                g = self.network(x_all[part], part).squeeze(-1)  # (r, B + N_n)
+                losses = nce_loss(g[:, :batch], g[:, batch:], log_q[part, :batch], log_q[part, batch:],
+                                  self.log_z_est[part], cfg.nr)
+                self.diverged[part] |= ~torch.isfinite(losses)
+                torch.where(self.diverged[part], torch.zeros_like(losses), losses).sum().backward()
             self.optimizer.step()
             self.step_count += 1
 
