@@ -108,9 +108,10 @@ class BatchedTrainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.current_lr()
             self.optimizer.zero_grad(set_to_none=True)
-            # a few models at a time, forward and backward: activations that fit in the cache beat one
-            # huge batched matmul (2x on a CPU); the models are independent, so their gradients are too
-            chunk = max(1, CHUNK_POINTS // x_all.shape[1])
+            # on a CPU, a few models at a time, forward and backward: activations that fit in the cache beat
+            # one huge batched matmul (2x); a GPU wants all of them in one go. The models are independent,
+            # so are their gradients
+            chunk = max(1, CHUNK_POINTS // x_all.shape[1]) if self.device.type == "cpu" else self.models
             for start in range(0, self.models, chunk):
                 part = slice(start, start + chunk)
                 g = self.network(x_all[part], part).squeeze(-1)  # (r, B + N_n)
