@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from models import batched as batched_module
 from models.batched import BatchedTrainer, StackedMLP
 from models.config import RunConfig
 from models.trainer import Trainer
@@ -17,7 +18,9 @@ def test_stacked_mlp_equals_each_mlp():
         assert torch.allclose(stacked[r], mlp(x[r]), atol=1e-6)
 
 
-def test_a_batched_model_follows_the_same_model_trained_alone():
+@pytest.mark.parametrize("chunk_points", [16_384, 200])  # all models in one chunk; one model per chunk
+def test_a_batched_model_follows_the_same_model_trained_alone(chunk_points, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK_POINTS", chunk_points)
     config = RunConfig(sample_size=200, nr=2.0, steps=150, batch_size=64, grid=64)
     batched = BatchedTrainer([Trainer(config.model_copy(update={"seed": seed})) for seed in range(3)])
     batched.step(150)
