@@ -67,7 +67,8 @@ def parse_sweep(raw: Any) -> BaseModel:
         raise ConfigError(["sweep: must be an object with an 'experiment' and its knobs"])
     name = raw.get("experiment")
     if name not in EXPERIMENTS:
-        raise ConfigError([f"experiment: must be one of {', '.join(EXPERIMENTS)} (got {name!r})"])
+        got = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."  # never echo a long input back
+        raise ConfigError([f"experiment: must be one of {', '.join(EXPERIMENTS)} (got {got})"])
     model = EXPERIMENTS[name].config
     try:
         return model.model_validate(raw)
