@@ -5,33 +5,111 @@
 
 with the normaliser held at its exact value (a constant), so N_r is the only difference from MLE.
 The seed's closed form, −g_nce = Σ Δ w (p_d − p_θ) ∇G with w = N_r q / (p_θ + N_r q), is the test
-oracle; as N_r → ∞, w → 1 and g_nce → g_mle. Computed in float64 by autograd on the quadrature loss.
+oracle; as N_r → ∞, w → 1 and g_nce → g_mle.
+
+Every loss is a sum over cells of a function of G(x_c), so by the chain rule
+
+    ∇θ loss_i = Σ_c v_ic ∇θ G(x_c),   v_ic = ∂loss_i/∂G(x_c)
+
+The cotangents v come from autograd on the quadrature losses in float64 (cheap: elementwise in G);
+the contraction with ∇θ G, the expensive part, runs in `dtype` (float64 by default; the Trainer's
+2-D frames use float32, which moves cos and the norm ratio by ~1e-8, see the tests).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call
 
-from .energy import EnergyModel
+from .energy import EnergyModel, MLPEnergy
 from .objectives import population_mle_loss, population_nce_loss
 
 NR_LADDER: list[float] = [float(v) for v in torch.logspace(-1, 3, 13, dtype=torch.float64)]  # 0.1 … 1000
 
 
 def population_gradients(model: EnergyModel, points: torch.Tensor, log_cell: float, log_pd: torch.Tensor,
-                         log_q: torch.Tensor, nr_values: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(g_mle (P,), g_nce (L, P)) as flat float64 vectors over θ.   points: (M, d) float64."""
-    params = {name: p.detach().double().requires_grad_() for name, p in model.network_parameters().items()}
-    g = functional_call(model, params, (points,))  # (M,) float64
-    log_z_true = (torch.logsumexp(g, 0) + log_cell).detach()
-    nr = torch.tensor(nr_values, dtype=torch.float64, device=points.device).unsqueeze(1)  # (L, 1)
-    losses = torch.cat([population_mle_loss(g, log_pd, log_cell).unsqueeze(0),
-                        population_nce_loss(g, log_pd, log_q, log_z_true, nr, log_cell)])  # (1+L,)
-    # one batched backward: row i of the identity picks loss i
-    eye = torch.eye(losses.shape[0], dtype=torch.float64, device=points.device)
-    grads = torch.autograd.grad(losses, list(params.values()), grad_outputs=eye, is_grads_batched=True)
-    flat = torch.cat([gr.reshape(losses.shape[0], -1) for gr in grads], 1)  # (1+L, P)
+                         log_q: torch.Tensor, nr_values: list[float],
+                         dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(g_mle (P,), g_nce (L, P)) as flat float64 vectors over θ.   points: (M, d) float64.
+    dtype: precision of the contraction Σ_c v_ic ∇θ G(x_c); G and the cotangents are always float64."""
+    v = loss_cotangents(model, points, log_cell, log_pd, log_q, nr_values)  # (1+L, M)
+    flat = contract_with_gradients(model, points, v, dtype)  # (1+L, P)
     return flat[0], flat[1:]
+
+
+def loss_cotangents(model: EnergyModel, points: torch.Tensor, log_cell: float, log_pd: torch.Tensor,
+                    log_q: torch.Tensor, nr_values: list[float]) -> torch.Tensor:
+    """v (1+L, M) float64: row 0 is ∂loss_mle/∂G(x_c), row 1+i is ∂loss_nce(N_r = nr_values[i])/∂G(x_c),
+    with log Z_θ a constant in the NCE rows (held at its exact value) and a function of G in the MLE row."""
+    params = {name: p.detach().double() for name, p in model.network_parameters().items()}
+    with torch.no_grad():
+        g = functional_call(model, params, (points,))  # (M,) float64
+    log_z_true = torch.logsumexp(g, 0) + log_cell
+    nr = torch.tensor(nr_values, dtype=torch.float64, device=points.device).unsqueeze(1)  # (L, 1)
+    # each loss gets its own copy of G, so one backward of their sum leaves loss i's gradient in row i
+    g_rows = g.expand(1 + len(nr_values), -1).clone().requires_grad_()  # (1+L, M)
+    with torch.enable_grad():
+        losses = torch.cat([population_mle_loss(g_rows[0], log_pd, log_cell).unsqueeze(0),
+                            population_nce_loss(g_rows[1:], log_pd, log_q, log_z_true, nr, log_cell)])  # (1+L,)
+        (v,) = torch.autograd.grad(losses.sum(), [g_rows])
+    return v
+
+
+def contract_with_gradients(model: EnergyModel, points: torch.Tensor, v: torch.Tensor,
+                            dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Σ_c v_ic ∇θ G(x_c) for each row of v (R, M) -> (R, P) float64, flat over θ in
+    network_parameters() order.   points: (M, d)."""
+    if isinstance(model, MLPEnergy):
+        return _mlp_contraction(model, points, v, dtype)
+    # any other model: one batched backward, row i of v as the output's cotangent
+    params = {name: p.detach().to(dtype).requires_grad_() for name, p in model.network_parameters().items()}
+    with torch.enable_grad():
+        g = functional_call(model, params, (points.to(dtype),))  # (M,)
+        grads = torch.autograd.grad(g, list(params.values()), grad_outputs=v.to(dtype), is_grads_batched=True)
+    return torch.cat([gr.reshape(v.shape[0], -1) for gr in grads], 1).double()
+
+
+def _mlp_contraction(model: MLPEnergy, points: torch.Tensor, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """contract_with_gradients for the MLP, layer by layer, with one ordinary backward.
+
+    G(x_c) depends on x_c alone and the backward is linear in its cotangent, so the backward signal of
+    row i at a linear layer's output is v_ic δ_c, with δ_c = ∂G(x_c)/∂(layer output) from a backward of
+    Σ_c G(x_c). With h_c the layer's input:   ∂/∂W = Σ_c v_ic δ_c h_cᵀ,   ∂/∂b = Σ_c v_ic δ_c.
+    (A batched backward would push all R rows through every layer; this pushes one.)"""
+    v = v.to(dtype)
+    x = points.to(dtype)  # (M, d)
+    inputs, outputs, linears = [], [], []
+    with torch.enable_grad():
+        for layer in [*model.features, model.head]:
+            if isinstance(layer, nn.Linear):
+                inputs.append(x)
+                x = F.linear(x, layer.weight.detach().to(dtype), layer.bias.detach().to(dtype))
+                if not x.requires_grad:
+                    x.requires_grad_()  # the first layer's output starts the graph
+                outputs.append(x)
+                linears.append(layer)
+            else:
+                x = layer(x)  # an elementwise activation
+        deltas = torch.autograd.grad(x.sum(), outputs)  # each (M, out)
+    by_param = {}
+    for layer, h, delta in zip(linears, inputs, deltas):
+        by_param[layer.weight] = _weighted_outer_sum(v, delta, h.detach())  # (R, out, in)
+        by_param[layer.bias] = v @ delta  # (R, out)
+    rows = v.shape[0]
+    return torch.cat([by_param[p].reshape(rows, -1) for p in model.network_parameters().values()], 1).double()
+
+
+def _weighted_outer_sum(v: torch.Tensor, delta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """Σ_c v[r, c] delta[c, :] h[c, :]ᵀ -> (R, O, I).   v: (R, M), delta: (M, O), h: (M, I).
+    One matrix product; v scales the narrower of delta and h, so the scaled copy stays small."""
+    rows, cells = v.shape
+    out_width, in_width = delta.shape[1], h.shape[1]
+    if in_width <= out_width:
+        scaled = (v.T.contiguous().unsqueeze(2) * h.unsqueeze(1)).reshape(cells, rows * in_width)  # (M, R·I)
+        return (delta.T @ scaled).reshape(out_width, rows, in_width).transpose(0, 1)
+    scaled = (v.unsqueeze(1) * delta.T.contiguous().unsqueeze(0)).reshape(rows * out_width, cells)  # (R·O, M)
+    return (scaled @ h).reshape(rows, out_width, in_width)
 
 
 def compare(g_mle: torch.Tensor, g_nce: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,7 @@
 
 A 1-D frame costs ~3 ms and its gradient comparison ~5 ms, mostly Python dispatch of small
 tensors: the worker makes them itself between steps. A 2-D frame costs 10-20 ms and a 2-D
-comparison 0.1-0.2 s, mostly big kernels that release the GIL: the worker takes a snapshot (a
+comparison 20-40 ms, mostly big kernels that release the GIL: the worker takes a snapshot (a
 parameter copy) and a shared pool makes them on another core while training goes on. Either way
 the Trainer itself is only ever touched by its worker thread.
 """

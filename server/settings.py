@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     grad_rate: float = Field(5.0, gt=0, le=60, description="Gradient-comparison refreshes per second in 1-D "
                                                             "(~5 ms of CPU each).")
     grad_rate_2d: float = Field(1.0, gt=0, le=60, description="Gradient-comparison refreshes per second in 2-D "
-                                                               "(~0.1-0.2 s of CPU each).")
+                                                               "(~20-40 ms of CPU each).")
     frame_grid_2d: int = Field(48, ge=8, le=48, description="Cells per axis of 2-D arrays on the wire.")
     max_bytes_per_s: int = Field(120_000, ge=10_000, description="Bytes per second per client: frames leave out "
                                                                   "their arrays when over this budget.")
