@@ -46,17 +46,20 @@ def measure(knobs: dict, seconds: float) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads; default: both the engine's 1 and torch's own default, "
+                             "one after the other (the thread policy's evidence)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    baseline = None
-    for name, knobs in CASES.items():
-        rate, first_s, frame_s = measure(knobs, args.seconds)
-        baseline = baseline or rate
-        print(f"{name:28s} {rate:8.0f} steps/s  ({rate / baseline:5.2f}x baseline)   "
-              f"one frame: {frame_s * 1000:6.1f} ms (first {first_s * 1000:6.1f} ms)")
+    default_threads = torch.get_num_threads()
+    for threads in [args.threads] if args.threads else sorted({1, default_threads}):
+        torch.set_num_threads(threads)
+        print(f"torch {torch.__version__}, {threads} thread(s)")
+        baseline = None
+        for name, knobs in CASES.items():
+            rate, first_s, frame_s = measure(knobs, args.seconds)
+            baseline = baseline or rate
+            print(f"{name:28s} {rate:8.0f} steps/s  ({rate / baseline:5.2f}x baseline)   "
+                  f"one frame: {frame_s * 1000:6.1f} ms (first {first_s * 1000:6.1f} ms)")
 
 
 if __name__ == "__main__":
