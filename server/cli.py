@@ -104,14 +104,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from models.experiments import SweepContext, parse_sweep, run_sweep
+    from models.experiments import EXPERIMENTS, SweepContext, parse_sweep, run_sweep
 
     if not _threads(args):
         return 2
     config = _load_config(args.config, parse_sweep, "sweep config")
     if config is None:
         return 2
-    progress = None if args.quiet else _progress_bar_of("models")
+    progress = None if args.quiet else _progress_bar_of(EXPERIMENTS[config.experiment].progress_unit)
     try:
         result = run_sweep(config, SweepContext(progress=progress))
     except ValueError as error:  # e.g. device: 'cuda' asked for but absent

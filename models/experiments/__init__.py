@@ -32,6 +32,7 @@ class Experiment:
     axis_label: str
     measured_label: str  # what "measured" and "theory" are
     log_x: bool
+    progress_unit: str   # what sweep progress counts: "models" fitted, or "model-steps" trained
     total_models: Callable[[Any], int]
     theory_curves: Callable[[Any], list[dict]]
     run: Callable[[Any, SweepContext], Iterator[dict]]
@@ -41,22 +42,22 @@ EXPERIMENTS: dict[str, Experiment] = {
     "efficiency": Experiment(
         "NCE's accuracy against N_r and the noise: T_d·MSE(λ̂)/Cramér–Rao for a Gaussian fitted exactly to "
         "N(0,1) data, against Gutmann & Hyvärinen's Theorem 3 (1 + 1/N_r when q = p_d).",
-        efficiency.EfficiencyConfig, "nr", "N_r (noise per data point)", "T_d·MSE(λ̂) / Cramér–Rao", True,
+        efficiency.EfficiencyConfig, "nr", "N_r (noise per data point)", "T_d·MSE(λ̂) / Cramér–Rao", True, "models",
         efficiency.total_models, efficiency.theory_curves, efficiency.run),
     "ranking": Experiment(
         "Ranking NCE (InfoNCE) against k: the same Gaussian, but only λ is estimated (c cancels); "
         "theory by the sandwich formula (1 + 1/k when q = p_d).",
-        ranking.RankingConfig, "k", "k (negatives per data point)", "T_d·MSE(λ̂) / Cramér–Rao", True,
+        ranking.RankingConfig, "k", "k (negatives per data point)", "T_d·MSE(λ̂) / Cramér–Rao", True, "models",
         ranking.total_models, ranking.theory_curves, ranking.run),
     "cpc_ceiling": Experiment(
         "CPC's InfoNCE bound on mutual information: it climbs with the true MI and flattens at log(batch); "
         "theory: the value of the optimal critic (Poole et al. 2019).",
-        cpc_ceiling.CpcCeilingConfig, "mi", "true mutual information (nats)", "InfoNCE estimate (nats)", False,
+        cpc_ceiling.CpcCeilingConfig, "mi", "true mutual information (nats)", "InfoNCE estimate (nats)", False, "model-steps",
         cpc_ceiling.total_models, cpc_ceiling.theory_curves, cpc_ceiling.run),
     "nr_budget": Experiment(
         "The MLP on a preset with a fixed sample: final KL(p_d ‖ p_θ) and |log Ẑ − log Z| against N_r, and the "
         "seconds each step costs — the trade-off a user faces.",
-        nr_budget.NrBudgetConfig, "nr", "N_r (noise per data point)", "KL(p_d ‖ p_θ) at the end", True,
+        nr_budget.NrBudgetConfig, "nr", "N_r (noise per data point)", "KL(p_d ‖ p_θ) at the end", True, "model-steps",
         nr_budget.total_models, nr_budget.theory_curves, nr_budget.run),
 }
 
@@ -83,6 +84,7 @@ def schema() -> dict[str, dict]:
         spec = entry.config.model_json_schema()
         out[name] = {"description": entry.description, "axis": entry.axis, "axis_label": entry.axis_label,
                      "measured_label": entry.measured_label, "log_x": entry.log_x,
+                     "progress_unit": entry.progress_unit,
                      "defaults": entry.config().model_dump(), "knobs": spec.get("properties", {}),
                      "definitions": spec.get("$defs", {})}
     return out
