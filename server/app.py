@@ -18,13 +18,6 @@ from .security import SecurityMiddleware
 from .settings import Settings
 
 
-# uvicorn options the CLI and the tests' live server share
-UVICORN_OPTIONS = {
-    "ws_max_size": 1 << 20,           # a client message is ~1 KB; anything near this is refused (1009)
-    "timeout_graceful_shutdown": 5,   # Ctrl-C does not wait for open sockets forever
-}
-
-
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     settings = settings or Settings()
 

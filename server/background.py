@@ -9,8 +9,8 @@ from typing import Optional
 
 import uvicorn
 
-from .app import UVICORN_OPTIONS, create_app
-from .settings import Settings
+from .app import create_app
+from .settings import UVICORN_OPTIONS, Settings
 
 STARTUP_TIMEOUT_S = 20.0
 DRAIN_TIMEOUT_S = 3.0

@@ -125,19 +125,31 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
-    from server.app import UVICORN_OPTIONS
-    from server.settings import Settings
+    from server.boot import DeferredApp
+    from server.settings import UVICORN_OPTIONS, Settings
 
-    # the app factory reads its settings from the environment: let --host/--port reach it too
+    # the settings come from the environment: let --host/--port reach them too
     if args.host:
         os.environ["NCE_HOST"] = args.host
-    if args.port:
+    if args.port is not None:
         os.environ["NCE_PORT"] = str(args.port)
-    settings = Settings()
-    uvicorn.run("server.app:create_app", factory=True, host=settings.host, port=settings.port,
-                log_level="info", **UVICORN_OPTIONS)
-    return 0
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = "NCE_" + "_".join(str(part) for part in problem["loc"]).upper()
+            print(f"error: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
+
+    def build_app():  # on a thread, while the port is already open: imports torch and the models
+        from server.app import create_app
+        return create_app(settings)
+
+    app = DeferredApp(build_app)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", **UVICORN_OPTIONS)
+    return 1 if app.failure else 0
 
 
 def _positive_int(text: str) -> int:

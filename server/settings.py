@@ -10,6 +10,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
+# uvicorn options the CLI and the tests' live server share
+UVICORN_OPTIONS = {
+    "ws_max_size": 1 << 20,           # a client message is ~1 KB; anything near this is refused (1009)
+    "timeout_graceful_shutdown": 5,   # Ctrl-C does not wait for open sockets forever
+}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NCE_", extra="ignore", frozen=True)
