@@ -97,23 +97,54 @@ class ConfigError(ValueError):
         super().__init__("; ".join(errors))
 
 
+QUOTE_CHARS = 80     # the most of a client's value an error message repeats
+NAMED_UNKNOWN = 5    # unknown knobs named in an error; the others are counted
+PROBLEM_CHARS = 400  # the longest single problem message (pydantic's own texts are far shorter)
+MAX_PROBLEMS = 24    # problems listed one by one (RunConfig has 22 knobs); a list knob can fail per item
+
+
+def quoted(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """repr(value) cut to `limit` characters, saying how long it was: an error message quotes what
+    was sent without echoing a 100 KB value back (reply size stays bounded, whatever the input)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def describe(error: ValidationError, model: type[BaseModel] | None = None) -> list[str]:
-    """One message per problem of a failed validation of `model` (default RunConfig), each naming its field."""
+    """One message per problem of a failed validation of `model` (default RunConfig), each naming its
+    field; all unknown knobs share one message that names NAMED_UNKNOWN of them and counts the rest,
+    and past MAX_PROBLEMS the others are counted: a few KB at most, whatever a client sends."""
     model = model or RunConfig
-    messages = []
+    messages, unknown = [], []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "config"
-        message = item["msg"].removeprefix("Value error, ")
+        field = _field_name(item["loc"])
         if item["type"] == "extra_forbidden":
-            message = f"unknown knob (known: {', '.join(model.model_fields)})"
+            unknown.append(field)
+            continue
+        message = item["msg"].removeprefix("Value error, ")[:PROBLEM_CHARS]
         named = message.split(":", 1)[0]
         if named in model.model_fields or named in RunConfig.model_fields:  # validators that name their field
             messages.append(message)
             continue
         got = item.get("input")
-        suffix = f" (got {got!r})" if item["type"] != "extra_forbidden" and not isinstance(got, dict) else ""
+        suffix = f" (got {quoted(got)})" if not isinstance(got, dict) else ""
         messages.append(f"{field}: {message}{suffix}")
+    if unknown:
+        names = ", ".join(unknown[:NAMED_UNKNOWN])
+        more = f" and {len(unknown) - NAMED_UNKNOWN:,} more" if len(unknown) > NAMED_UNKNOWN else ""
+        noun = "unknown knob" if len(unknown) == 1 else f"{len(unknown):,} unknown knobs"
+        messages.append(f"{names}{more}: {noun} (known: {', '.join(model.model_fields)})")
+    if len(messages) > MAX_PROBLEMS:
+        messages = messages[:MAX_PROBLEMS - 1] + [f"and {len(messages) - MAX_PROBLEMS + 1:,} more problems"]
     return messages
+
+
+def _field_name(loc: tuple) -> str:
+    """'nr', 'nr.0'; a client's own key is cut to 40 characters."""
+    name = ".".join(str(part) for part in loc) or "config"
+    return name if len(name) <= 40 else name[:37] + "..."
 
 
 def parse_config(raw: Any) -> RunConfig:

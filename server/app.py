@@ -14,7 +14,7 @@ from models.trainer import resolve_device
 from . import catalog, errors, routes
 from .assets import FRONTEND_DIR
 from .hub import Hub
-from .security import SecurityMiddleware
+from .security import SecurityMiddleware, install_log_redaction, warn_if_exposed
 from .settings import Settings
 
 
@@ -23,6 +23,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        install_log_redaction()  # uvicorn's request lines carry ?token=...
+        warn_if_exposed(settings)  # non-loopback without a token or a Host allowlist: said loudly
         # one intra-op thread per session thread: with many sessions on few cores, more threads only
         # make them wait on each other (and on a busy 2-core machine, slow every step down)
         torch.set_num_threads(settings.torch_threads)

@@ -128,6 +128,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from server.boot import DeferredApp
+    from server.security import install_log_redaction
     from server.settings import UVICORN_OPTIONS, Settings
 
     # the settings come from the environment: let --host/--port reach them too
@@ -147,6 +148,7 @@ def serve_command(args: argparse.Namespace) -> int:
         from server.app import create_app
         return create_app(settings)
 
+    install_log_redaction()  # from the first request line on, even one answered while the app loads
     app = DeferredApp(build_app)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", **UVICORN_OPTIONS)
     return 1 if app.failure else 0

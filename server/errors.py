@@ -8,17 +8,24 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from models.config import MAX_PROBLEMS
+
 from .security import SECURITY_HEADERS
+from .wire import bounded_text
 
 log = logging.getLogger(__name__)
 
 
 async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    """The problems, counted past MAX_PROBLEMS and cut to a few KB: never longer than a small constant."""
+    problems = error.errors()
     messages = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "request"
+    for item in problems[:MAX_PROBLEMS]:
+        where = ".".join(str(part)[:40] for part in item.get("loc", ()) if part != "body") or "request"
         messages.append(f"{where}: {item.get('msg', 'invalid')}")
-    return JSONResponse({"detail": "; ".join(messages)}, status_code=422)
+    if len(problems) > MAX_PROBLEMS:
+        messages.append(f"and {len(problems) - MAX_PROBLEMS:,} more problems")
+    return JSONResponse({"detail": bounded_text("; ".join(messages))}, status_code=422)
 
 
 async def unexpected_error(request: Request, _error: Exception) -> JSONResponse:

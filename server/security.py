@@ -1,17 +1,28 @@
 """Security defaults: strict headers on every response, a Host-header allowlist (DNS rebinding),
-the optional access token, and same-origin sockets (browsers let any page open a WebSocket)."""
+the optional access token, same-origin sockets (browsers let any page open a WebSocket) and
+same-origin state-changing requests (any page can POST a form to any server), the token kept out
+of the logs, and a loud start-up warning when the server is reachable from the network unguarded."""
 from __future__ import annotations
 
 import hmac
+import json
+import logging
+import re
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .settings import Settings, is_loopback
+
+log = logging.getLogger(__name__)
+
 TOKEN_QUERY = "token"
 TOKEN_HEADER = "x-nce-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # the rest change state: same origin only
+REDACTED = "[redacted]"
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -34,8 +45,9 @@ SECURITY_HEADERS = {
 
 
 class SecurityMiddleware:
-    """Adds SECURITY_HEADERS to every HTTP response and refuses requests whose Host header is not
-    allowed (None: any)."""
+    """Adds SECURITY_HEADERS to every HTTP response, refuses requests whose Host header is not
+    allowed (None: any) with 400, and state-changing requests (POST, ...) from another site's page
+    with 403: a browser sends Origin with them; curl and scripts send none and pass."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: Optional[frozenset[str]] = None):
         self.app, self.allowed_hosts = app, allowed_hosts
@@ -47,6 +59,11 @@ class SecurityMiddleware:
             return await self._refuse(scope, send)
         if scope["type"] == "websocket":
             return await self.app(scope, receive, send)
+        if scope["method"] not in SAFE_METHODS:
+            connection = HTTPConnection(scope)
+            if not same_origin(connection):
+                return await _answer(send, 403, f"cross-site request refused: Origin "
+                                                f"{_origin_text(connection)} is not this server's page")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -68,11 +85,21 @@ class SecurityMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})  # before accept: answered as HTTP 403
             return
-        body = b'{"detail":"unknown Host header"}'
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        headers += [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
-        await send({"type": "http.response.start", "status": 400, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, 400, "unknown Host header")
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    """A JSON error answered before the app, with the security headers."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _origin_text(connection: HTTPConnection) -> str:
+    origin = connection.headers.get("origin", "")
+    return repr(origin) if len(origin) <= 80 else repr(origin[:80]) + "..."
 
 
 def _host_name(host: str) -> str:
@@ -101,3 +128,74 @@ def same_origin(connection: HTTPConnection) -> bool:
     except ValueError:
         return False
     return bool(origin_host) and origin_host == connection.headers.get("host", "").strip().lower()
+
+
+# ------------------------------------------------------------------ the token out of the logs
+_QUERY_PAIR = re.compile(r"([?&])([^=&\s\"]*)=([^&\s\"]*)")
+
+
+def redact_token(text: str) -> str:
+    """`text` with the value of every `token=` query parameter (its name percent-decoded, as the app
+    reads it) replaced by [redacted]: '/?token=abc&x=1' -> '/?token=[redacted]&x=1'."""
+    if "=" not in text:
+        return text
+
+    def scrub(match: re.Match) -> str:
+        if unquote(match.group(2)).lower() != TOKEN_QUERY:
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}={REDACTED}"
+
+    return _QUERY_PAIR.sub(scrub, text)
+
+
+class TokenRedactingFilter(logging.Filter):
+    """Scrubs ?token=... from log records (uvicorn's access log and its "WebSocket /api/ws?token=..."
+    lines), as Jupyter Server does: whoever reads the log does not get the key to the server."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_token(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_token(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact_token(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error")  # the request lines: access log, socket handshakes
+
+
+def install_log_redaction() -> None:
+    """Adds TokenRedactingFilter to uvicorn's loggers, once (logger filters see every record they log)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, TokenRedactingFilter) for f in logger.filters):
+            logger.addFilter(TokenRedactingFilter())
+
+
+# ------------------------------------------------------------------ exposure at start-up
+def exposure_warnings(settings: Settings) -> list[str]:
+    """What is unguarded when the server binds a non-loopback address (empty on loopback): no token
+    (anyone on the network can train and upload), and no NCE_ALLOWED_HOSTS (any Host header is
+    answered, so a web page can reach the server through DNS rebinding)."""
+    if is_loopback(settings.host):
+        return []
+    problems = []
+    if settings.token is None:
+        problems.append(f"bound to {settings.host} with no NCE_TOKEN: anyone who can reach this port can "
+                        f"open sessions and upload data. Set NCE_TOKEN (e.g. NCE_TOKEN=$(openssl rand -hex 8)) "
+                        f"and hand out http://HOST:{settings.port}/?token=...")
+    if settings.host_allowlist() is None:
+        problems.append(f"bound to {settings.host} with NCE_ALLOWED_HOSTS unset (or '*'): every Host header is "
+                        f"answered, "
+                        f"so a web page can reach this server by DNS rebinding. Set NCE_ALLOWED_HOSTS to the "
+                        f"names people use, e.g. NCE_ALLOWED_HOSTS='[\"lab.example\", \"192.168.1.20\"]'")
+    return problems
+
+
+def warn_if_exposed(settings: Settings) -> list[str]:
+    """Logs exposure_warnings loudly (one WARNING each, framed to stand out in a busy terminal)."""
+    problems = exposure_warnings(settings)
+    for problem in problems:
+        log.warning("\n%s\n!!! SECURITY WARNING: %s\n%s", "!" * 72, problem, "!" * 72)
+    return problems

@@ -2,6 +2,7 @@
 (e.g. NCE_PORT=9000, NCE_TOKEN=secret). The README's "Server" section lists them."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Literal, Optional
 
@@ -9,6 +10,19 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """'127.0.0.1', '127.0.0.2', '::1', 'localhost' -> True; '0.0.0.0', '' (every interface), a LAN
+    address, any other name (it may resolve to anything) -> False."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
 
 # uvicorn options the CLI and the tests' live server share
 UVICORN_OPTIONS = {
@@ -62,4 +76,4 @@ class Settings(BaseSettings):
         """Host names (without port) the app answers to, or None for any."""
         if self.allowed_hosts is not None:
             return None if "*" in self.allowed_hosts else frozenset(h.lower() for h in self.allowed_hosts)
-        return frozenset(LOOPBACK_HOSTS) if self.host in LOOPBACK_HOSTS else None
+        return frozenset(LOOPBACK_HOSTS) | {self.host.lower()} if is_loopback(self.host) else None

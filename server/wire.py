@@ -82,8 +82,20 @@ def status_message(state: str, message: Optional[str] = None, step: Optional[int
     return {"type": "status", "state": state, "message": message, "step": step}
 
 
+MAX_ERROR_CHARS = 2_000  # an error reply is at most ~2 KB, whatever provoked it (docs/protocol.md)
+
+
 def error_message(message: str) -> dict:
-    return {"type": "error", "message": message}
+    """An `error` reply, its text cut to MAX_ERROR_CHARS: no client message can make the server answer
+    with more than a small constant (the messages that build it quote and count; this is the backstop)."""
+    return {"type": "error", "message": bounded_text(message)}
+
+
+def bounded_text(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    kept = limit - 40  # room for the note
+    return f"{text[:kept]}... ({len(text) - kept:,} more characters)"
 
 
 def shape_frame(raw: dict, *, config_rev: int, state: str, total_steps: int, with_static: bool,

@@ -165,6 +165,8 @@ def test_upload_as_multipart_form_field_file(live_server):
     ("", "only 0 data rows"),
     ("4\n" * 30, "no spread"),
     ("7" * 200_000, "line 1: unreadable CSV (field larger than field limit"),
+    ("1\n" * 25 + "1e308\n", "line 26, column 1: '1e308' is beyond the scale limit |x| <= 1e15"),
+    ("1\n2\n\"3\n" + "4\n" * 30, "line 3: a quoted cell runs from here to line 33 (an unclosed quote?)"),
 ])
 def test_upload_of_a_bad_csv_is_a_422_naming_the_line(live_server, body, expected):
     response = httpx.post(f"{live_server}/api/upload", content=body)

@@ -130,3 +130,40 @@ def test_settings_read_the_environment(monkeypatch):
     assert settings.host_allowlist() >= {"127.0.0.1", "localhost"}
     assert Settings(host="0.0.0.0").host_allowlist() is None
     assert Settings(allowed_hosts=["Lab.example"]).host_allowlist() == {"lab.example"}
+
+
+def test_an_error_message_is_cut_to_a_constant_and_says_how_much_was_left_out():
+    short = wire.error_message("nr: too big")
+    assert short == {"type": "error", "message": "nr: too big"}
+    long = wire.error_message("x" * 100_000)["message"]
+    kept = long.count("x")  # the note has none
+    assert len(long) <= wire.MAX_ERROR_CHARS and kept > 1_000
+    assert long == "x" * kept + f"... ({100_000 - kept:,} more characters)"
+
+
+def test_unknown_knobs_share_one_problem_and_long_values_are_quoted_briefly():
+    from models.config import MAX_PROBLEMS, ConfigError, parse_config
+    with pytest.raises(ConfigError) as error:
+        parse_config({**{f"knob{i}": i for i in range(5_000)}, "method": "m" * 10_000, "nr": 5000})
+    problems = error.value.errors
+    assert len(problems) == 3 and sum(map(len, problems)) < 1_000
+    assert problems[0] == "method: Input should be 'mle', 'nce', 'infonce' or 'cpc' (got '" + "m" * 79 + \
+        "... (10,002 characters))"
+    assert problems[1] == "nr: Input should be less than or equal to 1000 (got 5000)"
+    assert problems[2].startswith("knob0, knob1, knob2, knob3, knob4 and 4,995 more: 5,000 unknown knobs (known: method,")
+    with pytest.raises(ConfigError) as error:
+        parse_config({"nr": [1] * 10} | {name: "bad" for name in ("hidden", "depth", "k", "mi", "lr", "steps")})
+    assert len(error.value.errors) <= MAX_PROBLEMS
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True),
+                                            ("localhost", True), ("0.0.0.0", False), ("", False), ("::", False),
+                                            ("192.168.1.20", False), ("lab.example", False)])
+def test_loopback_hosts_and_their_host_allowlist(host, loopback):
+    from server.settings import is_loopback
+    assert is_loopback(host) is loopback
+    allowlist = Settings(host=host).host_allowlist()
+    if loopback:  # a DNS-rebinding page's Host is refused even on 127.0.0.2
+        assert {"localhost", "127.0.0.1", host.lower()} <= allowlist and "attacker.example" not in allowlist
+    else:
+        assert allowlist is None
