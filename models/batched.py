@@ -27,7 +27,8 @@ CHUNK_POINTS = 16_384  # points per forward/backward chunk of models (activation
 
 class StackedMLP(nn.Module):
     def __init__(self, mlps: list[nn.Module]):
-        """mlps: R modules whose Linear and SiLU layers, in module order, make the same network."""
+        """mlps: R modules whose Linear and SiLU layers, in module order, make the same network (and whose
+        biases are trained alike: a stacked bias is trained where the first model's is)."""
         super().__init__()
         layers = [[m for m in mlp.modules() if isinstance(m, (nn.Linear, nn.SiLU))] for mlp in mlps]
         self.kinds = ["linear" if isinstance(layer, nn.Linear) else "silu" for layer in layers[0]]
@@ -36,7 +37,9 @@ class StackedMLP(nn.Module):
             if kind == "linear":
                 with torch.no_grad():
                     self.weights.append(nn.Parameter(torch.stack([m[index].weight.T for m in layers]).contiguous()))
-                    self.biases.append(nn.Parameter(torch.stack([m[index].bias for m in layers]).unsqueeze(1)))
+                    # a bias frozen in the Trainer's model (the output bias: energy.offset_is_free) is frozen here too
+                    self.biases.append(nn.Parameter(torch.stack([m[index].bias for m in layers]).unsqueeze(1),
+                                                    requires_grad=layers[0][index].bias.requires_grad))
 
     @property
     def models(self) -> int:

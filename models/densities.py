@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from .bandwidth import cv_bandwidth
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -221,16 +223,15 @@ class Twisted(Density):
 
 
 class KernelDensity(Density):
-    """Gaussian kernel density estimate of samples, bandwidth by Scott's rule per axis:
-    p(x) = (1/n) Σ_j N(x; x_j, diag h²)."""
+    """Gaussian kernel density estimate of samples, p(x) = (1/n) Σ_j N(x; x_j, diag h²), with h chosen by
+    leave-one-out likelihood cross-validation over multiples of Scott's rule (models/bandwidth.py)."""
 
     def __init__(self, samples: torch.Tensor):
         samples = samples.to(torch.float64)
         n, d = samples.shape
         self.dim = d
         self.samples = samples
-        std = samples.std(0).clamp_min(1e-6)
-        self.bandwidth = std * n ** (-1.0 / (d + 4))  # (d,)
+        self.bandwidth = cv_bandwidth(samples)  # (d,)
         self.mixture = GaussianMixture(torch.ones(n), samples, self.bandwidth.expand(n, d))
 
     def log_prob(self, x):

@@ -4,8 +4,22 @@
     g_nce(N_r) = ∇θ  −Σ Δ [ p_d log σ(h) + N_r q log σ(−h) ],  h = G − log Z_θ − log q − log N_r
 
 with the normaliser held at its exact value (a constant), so N_r is the only difference from MLE.
-The seed's closed form, −g_nce = Σ Δ w (p_d − p_θ) ∇G with w = N_r q / (p_θ + N_r q), is the test
-oracle; as N_r → ∞, w → 1 and g_nce → g_mle.
+θ is the trained network parameters (EnergyModel.network_parameters(): a frozen output bias is not in it).
+
+What g_nce is in closed form. With log Ẑ := log Z_θ a constant, e^(G − log Ẑ) = p_θ, so σ(h) = p_θ/(p_θ + N_r q)
+and 1 − σ(h) = w := N_r q / (p_θ + N_r q). Then
+
+    ∂loss/∂G(x) = −Δ [ p_d (1 − σ(h)) − N_r q σ(h) ] = −Δ [ w p_d − N_r q (1 − w) ] = −Δ w (p_d − p_θ)
+
+(N_r q (1 − w) = w p_θ), hence the formula the gradient panel shows:
+
+    −g_nce = Σ_x Δ w(x) (p_d(x) − p_θ(x)) ∇θ G(x)                         (∇G, not ∇ log p_θ)
+
+The seed's eq. 44 has ∇θ log p_θ = ∇G − ∇ log Z_θ in its place: that is the gradient when the logit is
+built from the normalised p_θ, i.e. log Ẑ tied to log Z_θ(θ) and differentiated through. The two differ by
+∇ log Z_θ · Σ_x Δ w (p_d − p_θ), which vanishes only as N_r → ∞ (w → 1, and Σ (p_d − p_θ) Δ = 0) or where
+the seed sets Z_θ = 1 (∇ log Z_θ = 0). NCE trains log Ẑ as its own parameter, so the ∇G form is what NCE
+does to θ; at small N_r the two can point apart (tests/models/test_gradients.py). As N_r → ∞ both → g_mle.
 
 Every loss is a sum over cells of a function of G(x_c), so by the chain rule
 
@@ -42,7 +56,7 @@ def loss_cotangents(model: EnergyModel, points: torch.Tensor, log_cell: float, l
                     log_q: torch.Tensor, nr_values: list[float]) -> torch.Tensor:
     """v (1+L, M) float64: row 0 is ∂loss_mle/∂G(x_c), row 1+i is ∂loss_nce(N_r = nr_values[i])/∂G(x_c),
     with log Z_θ a constant in the NCE rows (held at its exact value) and a function of G in the MLE row."""
-    params = {name: p.detach().double() for name, p in model.network_parameters().items()}
+    params = {name: p.detach().double() for name, p in model.network_parameters(frozen=True).items()}
     with torch.no_grad():
         g = functional_call(model, params, (points,))  # (M,) float64
     log_z_true = torch.logsumexp(g, 0) + log_cell
@@ -63,10 +77,13 @@ def contract_with_gradients(model: EnergyModel, points: torch.Tensor, v: torch.T
     if isinstance(model, MLPEnergy):
         return _mlp_contraction(model, points, v, dtype)
     # any other model: one batched backward, row i of v as the output's cotangent
-    params = {name: p.detach().to(dtype).requires_grad_() for name, p in model.network_parameters().items()}
+    theta = model.network_parameters()
+    params = {name: p.detach().to(dtype).requires_grad_(name in theta)
+              for name, p in model.network_parameters(frozen=True).items()}
     with torch.enable_grad():
         g = functional_call(model, params, (points.to(dtype),))  # (M,)
-        grads = torch.autograd.grad(g, list(params.values()), grad_outputs=v.to(dtype), is_grads_batched=True)
+        grads = torch.autograd.grad(g, [params[name] for name in theta], grad_outputs=v.to(dtype),
+                                    is_grads_batched=True)
     return torch.cat([gr.reshape(v.shape[0], -1) for gr in grads], 1).double()
 
 

@@ -3,7 +3,8 @@ frames as plain data. It knows nothing of sockets or files (minGPT's trainer: it
 not talk); the server and the CLI call it.
 
 Lifecycle: Trainer(config) -> step(n) ... -> frame() at any time -> apply(patch) live -> reset().
-A non-finite loss sets state "diverged" with a message; no exception leaves step().
+A blow-up (models/divergence.py: a non-finite or exploding loss, Z or KL) sets state "diverged" with a
+message naming the likely cause; no exception leaves step().
 """
 from __future__ import annotations
 
@@ -11,18 +12,23 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
 
 from .config import RunConfig
+from .coverage import noise_coverage
 from .cpc import PairCritic
 from .data import CUSTOM, build_density, data_box
 from .densities import Density
+from .divergence import (CHECK_EVERY, data_scale, divergence_message, grid_blowup, loss_blowup,
+                         untrainable_data)
 from .energy import EnergyModel, build_energy
 from .fixed_sample import draw_fixed_data, draw_fixed_noise, fixed_noise_count
 from .gradients import NR_LADDER, compare, noise_weight, population_gradients
 from .grid import Grid
+from .kde_budget import check_kde_budget
 from .noise import DataStats, build_noise
 from .objectives import cpc_loss, infonce_loss, mle_loss, nce_logit, nce_loss
 
@@ -38,6 +44,14 @@ MLE_GRIDS_2D = {"eight_gaussians": 64, "two_moons": 64, "rings": 64, "checkerboa
                 "pinwheel": 96}
 POINTS_SHOWN = 256      # data and noise points sent with a frame
 BOX_SAMPLES = 50_000    # samples that place the quadrature box of a preset
+
+STOP_CHUNK_TERMS = 2_000_000  # density terms (points × components) between two looks at `stop` (0.2-0.5 s)
+STOP_CHUNK_POINTS = 16_384   # model evaluations between two looks at `stop` in a frame (all of a 128² grid)
+
+
+class Stopped(Exception):
+    """Raised inside heavy work when the Trainer's `stop` callable says its caller has gone."""
+
 
 # knobs that need a new model (or new data) when they change; everything else applies live
 REBUILD_KNOBS = frozenset({"data", "data_file", "model", "hidden", "depth", "seed", "grid", "device"})
@@ -98,6 +112,8 @@ def _init_parameters(module: nn.Module, gen: torch.Generator) -> None:
                 bound = 1.0 / math.sqrt(layer.in_features)
                 layer.weight.uniform_(-bound, bound, generator=gen)
                 layer.bias.uniform_(-bound, bound, generator=gen)
+                if not layer.bias.requires_grad:  # a frozen bias (energy.offset_is_free) stays 0; drawn all
+                    layer.bias.zero_()            # the same, so every other layer starts where it did
 
 
 def _plain(t: torch.Tensor) -> list:
@@ -119,11 +135,21 @@ def _scalar(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _check_kde_cost(config: RunConfig, samples: torch.Tensor | None) -> None:
+    """Uploaded data's density costs rows × grid cells (kde_budget): refused before any work starts."""
+    if config.data == CUSTOM and config.method != "cpc" and samples is not None:
+        check_kde_budget(samples.shape[0], samples.shape[1], config.grid)
+
+
 class Trainer:
-    def __init__(self, config: RunConfig, samples: torch.Tensor | None = None):
-        """samples: (n, d) custom data, required when config.data == 'custom'."""
+    def __init__(self, config: RunConfig, samples: torch.Tensor | None = None,
+                 stop: Callable[[], bool] | None = None):
+        """samples: (n, d) custom data, required when config.data == 'custom'. stop: a callable that
+        returns True once the caller has gone (heavy work then raises Stopped within ~0.5 s)."""
         self.config = config
         self.samples = samples
+        self.stop = stop or (lambda: False)
+        _check_kde_cost(config, samples)
         self._build()
 
     # ------------------------------------------------------------------ building
@@ -137,6 +163,7 @@ class Trainer:
         self.step_count = 0
         self.state, self.message = "ok", None
         self.last_loss: float | None = None
+        self._loss_reference: float | None = None  # divergence rule 2: the first loss since a build or change
         self._rate_steps, self._rate_seconds = 0, 0.0
         self._steps_per_s: float | None = None
         self._snapshot_of: nn.Module | None = None
@@ -151,7 +178,7 @@ class Trainer:
                 raise ValueError("data: 'custom' needs samples")
             self.data = build_density(cfg.data, cfg.mi, self.samples if cfg.data == CUSTOM else None)
             self.dim = self.data.dim
-            self.model = build_energy(cfg.model, self.dim, cfg.hidden, cfg.depth, cfg.learn_log_z)
+            self.model = build_energy(cfg.model, self.dim, cfg.hidden, cfg.depth, cfg.learn_log_z, cfg.method)
             if cfg.data == CUSTOM:
                 box_samples = self.samples
                 self._custom_rows = self.samples.to(self.device, torch.float32)
@@ -159,6 +186,10 @@ class Trainer:
                 box_samples = self.data.sample(BOX_SAMPLES, torch.Generator().manual_seed(0))
         self.box = data_box(box_samples)  # (d, 2)
         self.stats = DataStats.of(self.data)
+        self.data_scale = data_scale(self.box[:, 0].tolist(), self.box[:, 1].tolist())  # largest |x| of the box
+        problem = untrainable_data(self.stats.mean.tolist() + self.stats.cov.reshape(-1).tolist(), self.data_scale)
+        if problem is not None:  # else a bare LinAlgError from the noise's Cholesky, or NaN from step 0
+            raise ValueError(problem)
         _init_parameters(self.model, init_gen)
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, foreach=True)
@@ -187,10 +218,6 @@ class Trainer:
         self._draw_fixed_noise()
         for view in self._views.values():
             view.log_q = self._log_q_on(view.grid)
-        self.noise_coverage: float | None = None
-        if cfg.method != "cpc":  # ∫ min(p_d, q): 1 when q covers the data, 0 when they miss each other
-            train = self.view(cfg.grid)
-            self.noise_coverage = float(train.grid.integral(torch.minimum(train.log_pd.exp(), train.log_q.exp())))
 
     def _log_q_on(self, grid: Grid) -> torch.Tensor | None:
         return None if self.config.method == "cpc" else self.noise.log_prob(grid.points64)
@@ -199,8 +226,20 @@ class Trainer:
         """The grid with n cells per axis, with log p_d and log q on it (cached)."""
         if n not in self._views:
             grid = Grid(self.box, n, self.device)
-            self._views[n] = _GridView(grid, self.data.log_prob(grid.points64), self._log_q_on(grid))
+            self._views[n] = _GridView(grid, self._log_pd_on(grid), self._log_q_on(grid))
         return self._views[n]
+
+    def _log_pd_on(self, grid: Grid) -> torch.Tensor:
+        """log p_d at the cells (M,), in chunks of ~STOP_CHUNK_TERMS kernel terms with a look at `stop`
+        between them: uploaded data's KDE costs rows × cells (kde_budget), up to seconds."""
+        components = self.samples.shape[0] if self.samples is not None and self.config.data == CUSTOM else 64
+        chunk = max(1, STOP_CHUNK_TERMS // components)
+        parts = []
+        for points in grid.points64.split(chunk):  # (chunk, d)
+            if self.stop():
+                raise Stopped()
+            parts.append(self.data.log_prob(points))
+        return torch.cat(parts)
 
     @property
     def grid(self) -> Grid:
@@ -227,6 +266,7 @@ class Trainer:
             return ApplyResult(new, False, [])
         if needs_rebuild(self.config, new):
             resolve_device(new.device)  # fail before touching anything
+            _check_kde_cost(new, samples if samples is not None else self.samples)
             old_samples = self.samples
             if samples is not None:
                 self.samples = samples
@@ -243,14 +283,17 @@ class Trainer:
                 raise
             return ApplyResult(new, True, changed)
         old, self.config = self.config, new
+        self._loss_reference = None  # the objective may have changed scale (e.g. N_r): divergence rule 2
         if "sample_size" in changed:
             self._draw_fixed_data()
         if {"noise", "noise_fit", "noise_loc", "noise_scale"} & set(changed):
             self._build_noise()
         elif {"sample_size", "nr", "k", "method"} & set(changed):
             self._draw_fixed_noise()  # its size follows N_r (or k) and the method
+        if {"learn_log_z", "method"} & set(changed) and isinstance(self.model, EnergyModel):
+            for frozen in self.model.set_objective(new.method, new.learn_log_z):  # one free constant (energy.py)
+                self.optimizer.state.pop(frozen, None)
         if "learn_log_z" in changed and isinstance(self.model, EnergyModel):
-            self.model.log_z_est.requires_grad_(new.learn_log_z)
             if not new.learn_log_z:
                 with torch.no_grad():
                     self.model.log_z_est.zero_()
@@ -272,6 +315,7 @@ class Trainer:
             with torch.no_grad():
                 for mine, theirs in zip(model.parameters(), self.model.parameters()):
                     mine.copy_(theirs)
+                    mine.requires_grad_(theirs.requires_grad)  # which are θ can change live (energy.set_objective)
         else:
             model = copy.deepcopy(self.model)
         copied.model, copied._snapshot_of, copied.optimizer = model, self.model, None
@@ -298,20 +342,47 @@ class Trainer:
                 group["lr"] = self.current_lr()
             self.optimizer.zero_grad(set_to_none=True)
             loss = self._loss()
-            if not torch.isfinite(loss):
-                self.state = "diverged"
-                self.message = (f"loss became {float(loss.detach())} at step {self.step_count}; "
-                                f"lower lr (now {self.config.lr:g}) and reset")
+            value = float(loss.detach())
+            blowup = loss_blowup(value, self._loss_reference)  # divergence rules 1 and 2
+            if blowup is not None:
+                self._diverge(blowup)
                 break
+            if self._loss_reference is None:
+                self._loss_reference = value
             loss.backward()
             self.optimizer.step()
-            self.last_loss = float(loss.detach())
+            self.last_loss = value
             self.step_count += 1
             taken += 1
+            if self.step_count % CHECK_EVERY == 0 and self._grid_blowup():  # rule 3
+                break
+        if taken and self.state == "ok" and not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            self._diverge("a parameter became non-finite")  # rule 1, once per call: the next loss would be NaN
         if self.state == "ok" and self.step_count >= self.config.steps:
             self.state = "done"
         self._note_rate(taken, time.perf_counter() - start)
         return taken
+
+    def _diverge(self, what: str) -> None:
+        self.state = "diverged"
+        self.message = divergence_message(what, self.step_count, self.data_scale, self.config.lr,
+                                          RunConfig.model_fields["lr"].default)
+
+    def _grid_blowup(self) -> bool:
+        """Divergence rule 3 on the frames' coarse grid: |log Ẑ − log Z| (NCE) and KL(p_d ‖ p_θ)."""
+        cfg = self.config
+        if cfg.method == "cpc":
+            return False
+        view = self.view(cfg.grid if self.dim == 1 else min(cfg.grid, GRAD_GRID_2D))
+        with torch.no_grad():
+            g = self.model(view.grid.points).double()  # (M,)
+            log_z = view.grid.log_integral(g)
+            kl = float(view.grid.kl(view.log_pd, g - log_z))
+            gap = float(self.model.log_z_est) - float(log_z) if cfg.method == "nce" else None
+        blowup = grid_blowup(gap, kl)
+        if blowup is not None:
+            self._diverge(blowup)
+        return blowup is not None
 
     def _note_rate(self, taken: int, seconds: float) -> None:
         """steps/s over windows of at least half a second of stepping time."""
@@ -389,6 +460,8 @@ class Trainer:
         (grid, points) are on a grid of `resolution` cells per axis (default: the training grid), or
         left out with arrays=False. static=False leaves out the grid parts that change only with the
         config (axes, log_pd, log_q), for a caller that already has them."""
+        if self.stop():
+            raise Stopped()
         cfg = self.config
         out = {
             "step": self.step_count,
@@ -425,18 +498,18 @@ class Trainer:
     def _density_frame(self, view: _GridView | None) -> dict:
         cfg = self.config
         train = self.view(cfg.grid)
-        g_train = self.model(train.grid.points).double()  # (M,) one pass serves Z, KL and same-grid arrays
+        g_train = self._model_on(train.grid.points)  # (M,) one pass serves Z, KL and same-grid arrays
         log_z_true = train.grid.log_integral(g_train)
         has_log_z = cfg.method != "mle"
         out = {
             "log_z_est": float(self.model.log_z_est.detach()) if has_log_z else None,
             "log_z_true": _scalar(log_z_true),
             "kl": _scalar(train.grid.kl(train.log_pd, g_train - log_z_true)),
-            "noise_coverage": _scalar(self.noise_coverage),
+            "noise_coverage": noise_coverage(train.log_pd, train.log_q, cfg.nr),  # share of p_d that N_r q reaches
         }
         if view is None:
             return out
-        g = g_train if view is train else self.model(view.grid.points).double()  # (M,)
+        g = g_train if view is train else self._model_on(view.grid.points)  # (M,)
         log_p = g - log_z_true
         log_z_est = self.model.log_z_est.double() if has_log_z else log_z_true
         posterior = torch.sigmoid(nce_logit(g, log_z_est, view.log_q, cfg.nr))  # P(C=1|x), the model's own
@@ -455,6 +528,16 @@ class Trainer:
         }
         out["points"] = {"data": _plain(data_points.T), "noise": _plain(noise_points.T)}
         return out
+
+    def _model_on(self, points: torch.Tensor) -> torch.Tensor:
+        """G at many points (M, d) -> (M,) float64, in chunks of STOP_CHUNK_POINTS with a look at `stop`
+        between them (a 512² grid with a wide model takes seconds)."""
+        parts = []
+        for part in points.split(STOP_CHUNK_POINTS):
+            if parts and self.stop():
+                raise Stopped()
+            parts.append(self.model(part))
+        return torch.cat(parts).double()
 
     def _static_arrays(self, view: _GridView) -> dict:
         shape = (view.grid.n, view.grid.n) if self.dim == 2 else (view.grid.n,)
@@ -487,6 +570,8 @@ class Trainer:
         """cos(g_nce, g_mle) and ‖g_nce‖/‖g_mle‖ over NR_LADDER and at the current nr.
         1-D: on the training grid, all float64. 2-D: on at most GRAD_GRID_2D cells per axis, with the
         contraction over cells in GRAD_DTYPE_2D (G and the loss cotangents stay float64)."""
+        if self.stop():
+            raise Stopped()
         n = self.config.grid if self.dim == 1 else min(self.config.grid, GRAD_GRID_2D)
         dtype = torch.float64 if self.dim == 1 else GRAD_DTYPE_2D
         view = self.view(n)

@@ -37,7 +37,9 @@ class Hub:
             train_slots=threading.BoundedSemaphore(settings.train_slots),
             sweep_slots=threading.BoundedSemaphore(settings.sweep_slots),
         )
-        self.sessions: set[Session] = set()  # open now (touched on the event loop only)
+        # open, or closed with threads still ending (Session.run returns once they have): what /api/health and
+        # max_sessions count (touched on the event loop only)
+        self.sessions: set[Session] = set()
 
     @property
     def active(self) -> int:

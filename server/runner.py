@@ -16,7 +16,7 @@ import torch
 
 from models.config import RunConfig, parse_config
 from models.data import CUSTOM
-from models.trainer import ApplyResult, Trainer, needs_rebuild
+from models.trainer import ApplyResult, Stopped, Trainer, needs_rebuild
 
 from . import render, wire
 from .messages import Command
@@ -105,9 +105,14 @@ class Runner:
         return True
 
     def stop(self) -> None:
+        """Ask the thread to end: between two commands or chunks, and within ~0.5 s inside heavy work
+        (the Trainer's build, the KDE of uploaded data, frames: they look at `stopping`)."""
         with self._cond:
             self._stopped = True
             self._cond.notify()
+
+    def stopping(self) -> bool:
+        return self._stopped
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
@@ -134,6 +139,8 @@ class Runner:
                 self._publish()
                 self._schedule_renders()  # before training: a frame right after a command shows its effect
                 self._train()
+        except Stopped:  # stop() was called in the middle of heavy work: nobody is waiting for it
+            return
         except Exception:  # a bug: say so, close, and leave the rest of the server alone
             log.exception("session worker failed")
             self.outbox.put(wire.status_message("error", "the session failed on the server; reconnect"))
@@ -155,6 +162,8 @@ class Runner:
     def _execute(self, command: Command) -> None:
         try:
             getattr(self, f"_on_{command.kind}")(command)
+        except Stopped:
+            raise
         except ValueError as error:  # ConfigError, CommandError, and Trainer's refusals (e.g. no CUDA)
             self.outbox.put(wire.error_message(str(error)))
         except Exception:
@@ -165,7 +174,7 @@ class Runner:
     def _on_start(self, command: Command) -> None:
         check_data_file(command.config.get("data_file"))
         config = parse_config({"device": self.settings.device, **command.config})
-        trainer = Trainer(config, self._samples_for(config))
+        trainer = Trainer(config, self._samples_for(config), stop=self.stopping)
         old = self.trainer.config if self.trainer is not None else None
         self.trainer, self.error = trainer, None
         self.mode, self.steps_left = ("paused" if command.paused else "running"), None
@@ -255,6 +264,8 @@ class Runner:
             with self.services.train_slots:  # many sessions taking turns beat many fighting over the GIL
                 started = time.perf_counter()
                 taken = trainer.step(n)
+        except Stopped:
+            raise
         except Exception:
             log.exception("training step failed")
             self.error = "training failed on the server (logged); reset or start again"
@@ -361,7 +372,7 @@ class Runner:
     def _frame_done(self, job: Future, spec: render.FrameSpec, then_close: Optional[tuple]) -> None:
         with self._cond:
             self._frame_job = None
-            if not job.cancelled() and job.exception() is not None:
+            if not job.cancelled() and job.exception() is not None and not isinstance(job.exception(), Stopped):
                 log.error("frame failed", exc_info=job.exception())
                 if spec.with_static:
                     self._layout_sent = -1  # send the static parts with the next one
@@ -372,7 +383,7 @@ class Runner:
     def _gradient_done(self, job: Future) -> None:
         with self._cond:
             self._grad_job = None
-            if not job.cancelled():
+            if not job.cancelled() and not isinstance(job.exception(), Stopped):  # Stopped: the session ended
                 if job.exception() is not None:
                     log.error("gradient comparison failed", exc_info=job.exception())
                 else:

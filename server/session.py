@@ -1,6 +1,8 @@
 """A Session: one WebSocket and its Runner. Two tasks on the event loop: the reader turns messages
 into commands for the runner (or `error` replies), the sender empties the Outbox. When either ends
-(disconnect, close, failure) the session stops its runner and is gone within a second.
+(disconnect, close, failure) the session stops its runner and its sweep, and run() returns only once
+both threads have ended (within ~0.5 s, even in heavy work: see Runner.stop): until then the Hub counts it,
+in /api/health and against max_sessions.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Optional
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import wire
+from .memory import release_freed_memory
 from .messages import MessageError, parse_message
 from .outbox import ByteBudget, Close, Outbox
 from .runner import SESSION_LIMIT, Runner, Services
@@ -20,7 +23,8 @@ from .sweeps import SweepSlot
 
 log = logging.getLogger(__name__)
 
-STOP_WAIT_S = 2.0  # how long a closing session waits for its runner thread to end
+STOP_WARN_S = 10.0  # a closing session still waiting for its threads after this long logs a warning
+STOP_POLL_S = 0.01
 _serial = itertools.count(1)
 
 
@@ -56,11 +60,23 @@ class Session:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            deadline = time.monotonic() + STOP_WAIT_S
-            while (self.runner.is_alive() or self.sweep.busy()) and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            if self.runner.is_alive() or self.sweep.busy():
-                log.warning("%s: runner or sweep still busy %.1f s after the socket closed", self.name, STOP_WAIT_S)
+            await self._threads_ended()
+            await asyncio.to_thread(release_freed_memory)  # give back what the session freed (glibc)
+
+    def busy(self) -> bool:
+        """The runner's or the sweep's thread is still running."""
+        return self.runner is not None and self.runner.is_alive() or self.sweep.busy()
+
+    async def _threads_ended(self) -> None:
+        """Wait, without a deadline, until the runner and the sweep have ended: the session is counted
+        until then. Heavy work looks at the stop flag, so this is ~0.5 s; a single step that cannot be
+        cut (a very large MLE grid) is waited for, and said so."""
+        warn_at = time.monotonic() + STOP_WARN_S
+        while self.busy():
+            if warn_at is not None and time.monotonic() > warn_at:
+                log.warning("%s: runner or sweep still busy %.0f s after the socket closed", self.name, STOP_WARN_S)
+                warn_at = None
+            await asyncio.sleep(STOP_POLL_S)
 
     async def _read(self) -> None:
         idle, closing = self.settings.idle_timeout_s, False

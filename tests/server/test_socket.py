@@ -234,18 +234,16 @@ def test_custom_data_from_an_upload_trains(live_server, client_for):
 
 
 def test_a_diverging_run_says_so_and_reset_recovers(live_server, client_for):
-    # Adam bounds every step, so no preset diverges within the knobs' bounds; samples at 1e20 make the
-    # Gaussian model's (x - mu)^2 overflow float32 at once: a non-finite loss on the first step
-    rows = "\n".join(f"{(i % 37 - 18) * 1e20:.6g}" for i in range(100))
-    handle = httpx.post(f"{live_server}/api/upload", content=rows).json()["handle"]
+    # lr = 10 blows the loss up by over 1000x within a step or two (models/divergence.py, rule 2)
     client = client_for(live_server)
-    client.start({"data": "custom", "data_file": handle, "model": "gaussian", "method": "mle", "steps": 100})
+    client.start({"method": "mle", "lr": 10, "steps": 100})
     status = client.wait_type("status", state="diverged", timeout=20)
-    assert "loss became" in status["message"] and "reset" in status["message"]
+    assert "loss grew" in status["message"] and "lower lr (now 10; try 0.01)" in status["message"]
+    assert "reset" in status["message"]
     client.wait_for(lambda m: frame(m) and m["state"] == "diverged", 5, "a frame of the diverged state")
     client.send({"type": "reset"})
     assert paused_frame(client)["step"] == 0
-    client.send({"type": "set", "config": {"data": "bimodal", "data_file": None, "model": "mlp"}})
+    client.send({"type": "set", "config": {"lr": 0.01}})
     client.wait_type("config")
     client.send({"type": "step", "n": 5})
     assert client.wait_for(lambda m: frame(m) and m["state"] == "paused" and m["step"] == 5, 10,
