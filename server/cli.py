@@ -145,6 +145,9 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
 
     def build_app():  # on a thread, while the port is already open: imports torch and the models
+        # Adam imports torch._dynamo when the first one is built (1-3 s): here, not in the first session's start
+        import torch._dynamo  # noqa: F401
+
         from server.app import create_app
         return create_app(settings)
 
