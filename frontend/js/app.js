@@ -9,8 +9,10 @@ import { Controls } from './controls.js';
 import { Panels } from './panels.js';
 import { StatusBar } from './status.js';
 import { Lessons } from './lessons.js';
+import { Presenter } from './presenter.js';
 import { Upload } from './upload.js';
 import { CompareBar, METHOD_LABELS } from './compare.js';
+import { Lockstep } from './lockstep.js';
 import { Experiments } from './experiments.js';
 import { wireToolbar } from './toolbar.js';
 import { bindKeys } from './keyboard.js';
@@ -28,20 +30,23 @@ export class App {
     this.panels.source = () => this.runs;
     this.controls = new Controls($('knobs'), this.table, { presets, onChange: (name, value) => this.change({ [name]: value }) });
     this.store.on('change', config => this.showConfig(config));
+    this.lockstep = new Lockstep({ runs: () => this.runs, onChange: () => this.showState() }); // compare mode's clock
     this.main = this.makeRun('main', COLORS.model);
     this.runs = [this.main];
     this.compare = new CompareBar({
-      bar: $('compare-bar'), toggle: $('compare-toggle'),
-      onChange: methods => this.setCompare(methods, this.main.wantRunning),
+      bar: $('compare-bar'), toggle: $('compare-toggle'), clock: this.lockstep,
+      onChange: methods => this.setCompare(methods, this.playing()),
       onTooFew: () => this.messages.info('Compare needs at least two methods.', 'compare'),
     });
     this.lessons = new Lessons({
       strip: $('lessons'), card: $('lesson-card'), title: $('lesson-title'), body: $('lesson-body'), close: $('lesson-close'),
+      run: this.main, panels: this.panels,
       onPick: lesson => this.lesson(lesson), onExperiment: name => this.experiments.open(name),
     });
+    this.presenter = new Presenter({ toggle: $('present'), panels: this.panels, lessons: this.lessons });
     this.upload = new Upload({ zone: $('dropzone'), input: $('upload'), info: $('upload-info'), error: $('upload-error'),
       onUploaded: info => { this.messages.clear('upload'); this.uploaded(info); },
-      onFailed: text => this.messages.error(`${text} The data did not change.`, 'upload') });
+      onFailed: text => this.messages.error(`${text} The data did not change.`, 'upload'), running: () => this.playing() });
     if (health && health.device) this.status.device(health.device);
     this.experiments = new Experiments(this, { schema, presets });
     this.wire();
@@ -51,6 +56,7 @@ export class App {
   makeRun(id, color) {
     const compact = config => Object.fromEntries(Object.entries(config).filter(([k, v]) => v !== this.store.defaults[k]));
     const run = new Run({ id, label: '', color, url: socketUrl(), compact });
+    this.lockstep.watch(run); // first: the compare table reads its settled frames
     run.on('config', (message, { started }) => this.onConfig(run, message, started));
     run.on('frame', frame => {
       if (run === this.main) this.status.frame(frame);
@@ -77,9 +83,10 @@ export class App {
   /** (Re)start every run from `config` (compare runs differ only in method). */
   restartAll(config, running) {
     const methods = this.compare.enabled ? this.compare.methods() : null;
-    if (methods) config = { ...config, method: methods[0] };
-    this.store.replace(config, 'page');
-    this.runs.forEach((run, i) => run.open(methods ? { ...config, method: methods[i] } : config, { running }));
+    this.store.replace(config, 'page'); // compare keeps the page's own method (it comes back when compare ends)
+    this.lockstep.clear();
+    this.runs.forEach((run, i) => run.open(methods ? { ...config, method: methods[i] } : config, { running: running && !methods }));
+    if (methods && running) this.lockstep.start(); // compared runs step in lockstep
     this.labelRuns();
   }
 
@@ -104,16 +111,40 @@ export class App {
   setCompare(methods, running = false) {
     this.setRuns(methods);
     if (methods) this.restartAll(this.store.config, running);
+    else this.endCompare(running);
     this.labelRuns();
     this.showConfig(this.store.config);
     this.compare.table(this.runs);
     this.panels.schedule();
   }
 
+  /** Compare off: the main run goes back to the page's own method, running if the runs were. */
+  endCompare(running) {
+    this.lockstep.clear();
+    if (this.main.method !== this.store.config.method) this.main.set({ method: this.store.config.method });
+    if (running) this.main.play();
+  }
+
+  /** The main run's accepted config as the page's knobs: in compare mode the page keeps its own method. */
+  mainKnobs(config) {
+    return this.compare.enabled ? { ...config, method: this.store.config.method } : config;
+  }
+
+  playing() {
+    return this.lockstep.on || this.main.status.state === 'running';
+  }
+
+  /** The pill and the Play/Pause toggle: between lockstep rounds the runs pause, which is still running to a
+   *  viewer (and so is the last round, which finishes after Pause so that the runs stop at one step). */
+  showState() {
+    const state = this.main.status.state;
+    this.status.state(this.lockstep.busy && state === 'paused' ? 'running' : state);
+  }
+
   // ---------------------------------------------------------------- server replies
   onConfig(run, message, started) {
     if (run === this.main) {
-      this.store.replace(message.config, 'server');
+      this.store.replace(this.mainKnobs(message.config), 'server');
       if (!started) this.controls.markInvalid([]); // a refused link's fields stay marked while its message shows
       this.status.rev(message.config_rev);
       this.status.total(message.config.steps);
@@ -124,6 +155,11 @@ export class App {
       }
     }
     if (started) run.startTries = 0;
+    if (started && run.stepsOnStart) { // a lesson's script: exactly this many steps, then hold (lessons.js)
+      const n = run.stepsOnStart;
+      run.stepsOnStart = 0;
+      if (!this.experiments.isOpen) run.step(n); // not behind the Experiments view (lesson 2's button opens it)
+    }
     if (started && run === this.main && this.reconnecting) {
       this.reconnecting = false;
       this.messages.info('Reconnected: the run started again with the same settings.', 'connection');
@@ -134,7 +170,7 @@ export class App {
 
   onStatus(run, status) {
     if (run === this.main) {
-      this.status.state(status.state);
+      this.showState();
       if (status.state !== 'running' && Number.isInteger(status.step)) this.status.step(status.step); // exact at once
     }
     const key = `state-${run.id}`;
@@ -153,7 +189,7 @@ export class App {
     if (run === this.main) {
       this.messages.error(`Not applied: ${text}`, 'refused');
       this.controls.markInvalid(named);
-      this.store.replace(run.config || this.store.config, 'server');
+      this.store.replace(this.mainKnobs(run.config || this.store.config), 'server');
       this.controls.update(this.store.config, true);
     }
   }
@@ -168,8 +204,8 @@ export class App {
       this.controls.markInvalid(named);
     }
     const config = named.length && run.startTries < 3 ? this.store.withoutFields(run.desired, named) : { ...this.store.defaults };
-    if (run !== this.main) config.method = run.desired.method;
-    if (run === this.main) this.store.replace(config, 'page');
+    if (run !== this.main || this.compare.enabled) config.method = run.desired.method;
+    if (run === this.main) this.store.replace(this.mainKnobs(config), 'page');
     run.open(config, { running: run.wantRunning });
   }
 
@@ -186,7 +222,9 @@ export class App {
     this.experiments.close({ resume: false });
     for (const key of ['start', 'hash', 'refused']) this.messages.clear(key);
     this.setRuns(lesson.compare || null);
-    this.restartAll({ ...this.store.defaults, ...lesson.knobs }, true);
+    const hold = (lesson.script && lesson.script.pause) || 0;
+    this.restartAll({ ...this.store.defaults, ...lesson.knobs }, !hold);
+    for (const run of this.runs) run.stepsOnStart = hold;
     this.panels.schedule();
   }
 
@@ -199,17 +237,29 @@ export class App {
 
   play() {
     if (this.runs.some(r => r.status.state === 'done')) this.messages.info('The run had finished: it starts again from step 0.', 'applied');
+    if (this.compare.enabled) { // lockstep rounds (a finished run starts again from step 0, all of them)
+      if (this.runs.some(r => ['done', 'diverged'].includes(r.status.state))) this.reset();
+      this.lockstep.start();
+      return;
+    }
     this.runs.forEach(r => r.play());
   }
 
-  pause() { this.runs.forEach(r => r.pause()); }
+  pause() {
+    this.lockstep.stop(); // the round in flight ends, so the runs stop at one step
+    if (!this.lockstep.round) this.runs.forEach(r => r.pause());
+  }
 
   step() {
     const n = Number($('step-size').value) || 1;
-    this.runs.forEach(r => r.step(n));
+    if (this.compare.enabled) this.lockstep.step(n);
+    else this.runs.forEach(r => r.step(n));
   }
 
-  reset() { this.runs.forEach(r => r.reset()); }
+  reset() {
+    this.lockstep.clear();
+    this.runs.forEach(r => r.reset());
+  }
 
   showConfig(config) {
     this.controls.update(config);
@@ -217,7 +267,7 @@ export class App {
       const widget = this.controls.widgets.method;
       if (widget) {
         for (const input of widget.root.querySelectorAll('select')) input.disabled = true;
-        this.controls.hints.method.textContent = 'Compare mode: pick the methods in the compare bar.';
+        this.controls.hints.method.textContent = 'Compare mode: pick the methods in the compare bar (this one comes back when Compare is off).';
       }
     }
   }
@@ -230,7 +280,7 @@ export class App {
     wireToolbar(this);
     window.addEventListener('hashchange', () => this.openHash(window.location.hash));
     bindKeys({
-      toggle: () => (this.main.status.state === 'running' ? this.pause() : this.play()),
+      toggle: () => (this.playing() ? this.pause() : this.play()),
       step: () => this.step(),
       reset: () => this.reset(),
     });

@@ -95,7 +95,7 @@ export class Experiments {
     if (!this.isOpen) {
       this.isOpen = true;
       const main = this.app.main;
-      this.resume = main.wantRunning || main.status.state === 'running';
+      this.resume = main.wantRunning || this.app.playing(); // playing(): also compare mode's lockstep
       if (this.resume) this.app.pause();
       this.show(true);
     }

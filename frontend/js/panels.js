@@ -5,7 +5,7 @@
 // Cards are shown or hidden, never rebuilt.
 import { drawDensity1d, zGapNote } from './plots/density1d.js';
 import { drawDensity2d } from './plots/density2d.js';
-import { drawSeries } from './plots/curves.js';
+import { KL_RESOLUTION, drawSeries, formatKL } from './plots/curves.js';
 import { drawZ, zNote } from './plots/zplot.js';
 import { drawGrad, drawWeight, gradNote, weightNote } from './plots/gradient.js';
 import { classifierNote, drawClassifier } from './plots/classifier.js';
@@ -16,8 +16,7 @@ const CURVE_HZ = 4;
 const BUDGET = 0.35;     // most of the main thread that drawing may take
 const MIN_GAP_MS = 60;   // passes at most ~16 times a second (frames come ~10 times)
 const MAX_GAP_MS = 600;
-const COVERAGE_WARN = 0.3;
-const COVERAGE_WARN_FITTED = 0.1;
+const COVERAGE_WARN = 0.95; // noise_coverage (models/coverage.py): warn when > 5% of the data's mass is out of q's reach
 const $ = id => document.getElementById(id);
 
 function setText(node, text) {
@@ -56,7 +55,8 @@ const PANELS = {
   },
   kl: {
     show: runs => runs[0].method !== 'cpc', curve: true, key: frames,
-    draw: (el, runs) => drawSeries(el, runs, { key: 'kl', yTitle: 'KL (nats, log scale)', logY: true }),
+    draw: (el, runs) => drawSeries(el, runs, { key: 'kl', yTitle: klTitle(runs[0]), logY: true, floor: KL_RESOLUTION,
+      floorText: '< 1e-3', hoverNote: 'by quadrature over the grid’s box' }),
     note: runs => klNote(runs[0]),
   },
   grad: {
@@ -93,6 +93,17 @@ export class Panels {
       this.notes[name] = $(`${name}-note`);
     }
     this.grid = this.cards.density.parentElement;
+    this.watched = null;  // the panel a lesson is about: highlighted, scrolled to once it shows
+    this.scrollPending = false;
+    this.callout = null;  // {panel, text}: a lesson's note on that plot
+    this.keepWatched = false; // keep the watched card in view as the cards above it change height, until the user scrolls
+    const scroller = this.grid.closest('main');
+    const SCROLL_KEYS = new Set(['PageUp', 'PageDown', 'ArrowUp', 'ArrowDown', 'Home', 'End']);
+    for (const kind of ['wheel', 'touchstart', 'mousedown', 'keydown']) {
+      scroller.addEventListener(kind, event => {
+        if (kind !== 'keydown' || SCROLL_KEYS.has(event.key)) this.keepWatched = false;
+      }, { passive: true });
+    }
     this.warning = $('coverage-warning');
     this.opts = { showData: true, showNoise: false, logScale: false };
     this.pending = false;
@@ -153,7 +164,9 @@ export class Panels {
       const panel = PANELS[name];
       const shown = panel.show(runs);
       if (this.cards[name].hidden === shown) this.cards[name].hidden = !shown;
-      if (!shown || !this.onScreen.has(name)) continue;
+      if (name === this.watched && shown && (this.scrollPending || this.keepWatched)) this.scrollToWatched();
+      // (a card hidden by presenter mode may still count as on screen until its observer reports: not drawn, not marked)
+      if (!shown || !this.onScreen.has(name) || this.plots[name].offsetParent === null) continue;
       const key = `${this.epoch}|${runs.map(r => `${r.id}=${r.label}`).join(',')}|${panel.key(runs, this.opts)}`;
       if (key === this.drawn[name]) continue;
       if (panel.curve && now - (this.drawnAt[name] || 0) < 1000 / CURVE_HZ) { later = true; continue; }
@@ -173,20 +186,64 @@ export class Panels {
     this.coverage(runs[0], PANELS.density.show(runs));
   }
 
+  // ---------------------------------------------------------------- lessons: the watched panel
+  /** Highlight panel `name` (null: none) and scroll it into view (at once, or when it first shows). */
+  watch(name) {
+    for (const card of Object.values(this.cards)) card.classList.remove('watched');
+    this.watched = name && this.cards[name] ? name : null;
+    this.scrollPending = Boolean(this.watched);
+    this.keepWatched = Boolean(this.watched);
+    if (!this.watched) return;
+    this.cards[this.watched].classList.add('watched');
+    if (!this.cards[this.watched].hidden) this.scrollToWatched();
+    this.schedule();
+  }
+
+  /** Scroll the plots so the watched card sits just under the (sticky) lesson card, or as near as it goes. */
+  scrollToWatched() {
+    const card = this.cards[this.watched];
+    const scroller = card.closest('main');
+    if (!scroller || card.offsetParent === null || document.documentElement.classList.contains('presenting')) return;
+    this.scrollPending = false;
+    const lesson = scroller.querySelector('.lesson-card:not([hidden])');
+    const top = scroller.getBoundingClientRect().top + (lesson ? lesson.offsetHeight + 10 : 0);
+    const off = card.getBoundingClientRect().top - top - 4;
+    if (Math.abs(off) > 2) scroller.scrollTop += off;
+  }
+
+  /** A lesson's callout: a boxed note on plot `name` (null: take it away). It stays through redraws. */
+  setCallout(name, text = '') {
+    const previous = this.callout;
+    this.callout = name && this.plots[name] ? { panel: name, text } : null;
+    if (previous && this.plots[previous.panel]) this.putCallout(this.plots[previous.panel], null);
+    if (this.callout) this.putCallout(this.plots[name], text);
+  }
+
+  putCallout(el, text) {
+    // above the plot area, in a top margin made for it (plots/theme.js withCallout): it covers no data
+    el.callout = text ? {
+      name: 'lesson-callout', text, xref: 'paper', yref: 'paper', x: 0, y: 1, xanchor: 'left', yanchor: 'bottom',
+      yshift: 6, align: 'left', showarrow: false, bgcolor: '#fff4c2', bordercolor: '#b07d00', borderwidth: 1.5,
+      borderpad: 4, font: { color: '#16212b' },
+    } : null;
+    delete this.drawn[el.id.replace(/-plot$/, '')]; // drawn again (with or without it) on the next pass
+    this.schedule();
+  }
+
   coverage(main, shown) {
     const f = main.frame;
-    // A q placed by hand warns below 0.3; a fitted q is the best its family can do, and on peaky 2-D
-    // data even a good one overlaps little (eight gaussians: 0.22), so it warns only when hopeless.
-    const limit = main.config && main.config.noise_fit ? COVERAGE_WARN_FITTED : COVERAGE_WARN;
+    // noise_coverage = ∫ p_d · 1[Nᵣq ≥ 0.01 p_d]: the share of the data that NCE's noise reaches (a broad q
+    // is fine however little it overlaps; a q beside the data is not)
     const low = shown && f && f.noise_coverage !== null && f.noise_coverage !== undefined
-      && f.noise_coverage < limit && main.method !== 'mle';
+      && f.noise_coverage < COVERAGE_WARN && main.method !== 'mle';
     if (low) {
       const cfg = main.config || {};
       const advice = cfg.noise_fit
         ? `Even fitted to the data’s mean and spread, a ${cfg.noise} q misses much of it: try a heavier-tailed family (student t, mixture, uniform) or a larger Nᵣ.`
         : 'Tick “Fit q to the data”, or move and widen q.';
-      setText(this.warning, `q covers the data poorly: ∫ min(p_d, q) = ${f.noise_coverage.toFixed(2)} (1 = full overlap). `
-        + `Few noise samples land where the data is, so NCE learns slowly or learns the wrong density. ${advice}`);
+      const missed = Math.round(100 * (1 - f.noise_coverage));
+      setText(this.warning, `q does not reach ${missed}% of the data: there Nᵣq < 1% of p_d, so almost no noise sample `
+        + `lands there and NCE's gradient weight Nᵣq / (p_θ + Nᵣq) is under 0.01: nothing pins p_θ down. ${advice}`);
     }
     if (this.warning.hidden === Boolean(low)) this.warning.hidden = !low;
   }
@@ -202,5 +259,11 @@ function lossNote(run) {
 function klNote(run) {
   const f = run.frame;
   if (!f || f.kl === null || f.kl === undefined) return '';
-  return `now ${f.kl.toPrecision(3)} nats${f.p_d === 'kde' ? ' (against the KDE of your data)' : ''}`;
+  return `now ${formatKL(f.kl)} nats${f.p_d === 'kde' ? ' vs KDE (a kernel density estimate of your data stands in for p_d)' : ''}`
+    + ', over the grid’s box';
+}
+
+/** The KL axis: against the KDE for uploaded data (p_d is not known there). */
+function klTitle(run) {
+  return run.frame && run.frame.p_d === 'kde' ? 'KL(KDE ‖ p_θ) vs KDE (nats, log)' : 'KL over the grid box (nats, log)';
 }

@@ -29,7 +29,8 @@ export class StatusBar {
     const percent = total ? Math.min(100, (100 * frame.step) / total) : 0;
     n.fill.style.width = `${percent.toFixed(1)}%`;
     n.progress.setAttribute('aria-valuenow', percent.toFixed(0));
-    if (frame.steps_per_s !== null && frame.steps_per_s !== undefined) setText(n.rate, String(Math.round(frame.steps_per_s)));
+    // null after a reset or a rebuild (no steps measured yet): the old speed is not shown as current
+    setText(n.rate, frame.steps_per_s === null || frame.steps_per_s === undefined ? '–' : String(Math.round(frame.steps_per_s)));
     if (frame.device) this.device(frame.device);
   }
 
@@ -49,6 +50,16 @@ export class StatusBar {
     const running = state === 'running';
     this.nodes.play.classList.toggle('active', running);
     this.nodes.pause.classList.toggle('active', !running && state === 'paused');
+    // Play and Pause share one place: only the one that applies is shown (focus moves with it)
+    const { play, pause } = this.nodes;
+    const hide = running ? play : pause;
+    const show = running ? pause : play;
+    if (!hide.hidden) {
+      const focused = document.activeElement === hide;
+      hide.hidden = true;
+      show.hidden = false;
+      if (focused) show.focus();
+    }
   }
 
   connection(state) {

@@ -1,10 +1,12 @@
-// CSV upload: a file picker and a drop zone. The server checks the file; its error is shown next to
-// the control (naming the line), and the page keeps its current data.
+// CSV upload: one drop zone that is also the file picker (the native input is visually hidden, still
+// focusable). The server checks the file; its error is shown next to the control (naming the line),
+// and the page keeps its current data. The note after an upload says whether training is on.
 import { uploadCsv } from './api.js';
 
 export class Upload {
-  constructor({ zone, input, info, error, onUploaded, onFailed }) {
-    Object.assign(this, { zone, input, info, error, onUploaded, onFailed });
+  /** running(): whether the run trains now (the note says so, or says to press Play). */
+  constructor({ zone, input, info, error, onUploaded, onFailed, running = () => false }) {
+    Object.assign(this, { zone, input, info, error, onUploaded, onFailed, running });
     input.addEventListener('change', () => {
       if (input.files && input.files[0]) this.send(input.files[0]);
     });
@@ -32,8 +34,10 @@ export class Upload {
     try {
       const text = await file.text();
       const result = await uploadCsv(text);
-      this.info.textContent = `${file.name}: ${result.rows} rows, ${result.dim}-D — training on it now.`;
+      const running = this.running();
       this.onUploaded({ ...result, name: file.name });
+      this.info.textContent = `${file.name}: ${result.rows} rows, ${result.dim}-D — `
+        + (running ? 'training on it now.' : 'loaded as the data; press Play to train on it.');
     } catch (err) {
       this.info.textContent = '';
       this.error.textContent = `${file.name} was not accepted: ${err.message}`;

@@ -1,7 +1,29 @@
 // CPC: the InfoNCE estimate of mutual information against the true MI and the log(batch) ceiling it
-// can never pass, and the critic f(x, y) on the grid.
+// can never pass, and the critic f(x, y) on the grid. The bound Î ≤ I holds in expectation: one frame's
+// estimate (4 fresh batches) can land above the true MI, so the plot shows a window mean with its spread.
 import { COLORS, axis, draw, emptyNote, layout, legendBelow, title } from './theme.js';
 import { drawMap } from './density2d.js';
+
+export const MI_WINDOW = 20; // frames in the window mean (~2 s of a running page)
+
+/** Mean and standard deviation of the last MI_WINDOW non-null values up to each index. */
+export function windowStats(values, window = MI_WINDOW) {
+  const mean = [];
+  const sd = [];
+  const recent = [];
+  for (const v of values) {
+    if (v !== null && v !== undefined) {
+      recent.push(v);
+      if (recent.length > window) recent.shift();
+    }
+    if (!recent.length) { mean.push(null); sd.push(null); continue; }
+    const m = recent.reduce((a, b) => a + b, 0) / recent.length;
+    const variance = recent.length > 1 ? recent.reduce((a, b) => a + (b - m) ** 2, 0) / (recent.length - 1) : 0;
+    mean.push(m);
+    sd.push(Math.sqrt(variance));
+  }
+  return { mean, sd };
+}
 
 export function drawMI(el, runs) {
   const data = [];
@@ -11,8 +33,20 @@ export function drawMI(el, runs) {
     const { step, mi_estimate: est } = run.history.columns('step', 'mi_estimate');
     if (!est.some(v => v !== null)) continue;
     last = run.frame;
-    data.push({ type: 'scatter', mode: 'lines', x: step, y: est, name: `${runs.length > 1 ? `${run.label}: ` : ''}InfoNCE estimate`,
-      line: { color: runs.length > 1 ? run.color : COLORS.model, width: 2.5 } });
+    const color = runs.length > 1 ? run.color : COLORS.model;
+    const label = runs.length > 1 ? `${run.label}: ` : '';
+    const { mean, sd } = windowStats(est);
+    const kept = mean.map((m, i) => i).filter(i => mean[i] !== null);  // the band's outline: up the top, back the bottom
+    const xs = [...kept.map(i => step[i]), ...kept.map(i => step[i]).reverse()];
+    const band = [...kept.map(i => mean[i] + sd[i]), ...kept.map(i => mean[i] - sd[i]).reverse()];
+    data.push({ type: 'scatter', mode: 'lines', x: xs, y: band, fill: 'toself',
+      fillcolor: 'rgba(0,114,178,0.15)', line: { width: 0 }, hoverinfo: 'skip', name: `${label}± 1 sd over ${MI_WINDOW} frames`,
+      uid: `mi-band-${run.id}` });
+    data.push({ type: 'scatter', mode: 'lines', x: step, y: est, name: `${label}one frame (can pass the true MI)`,
+      line: { color, width: 1 }, opacity: 0.35, uid: `mi-raw-${run.id}` });
+    data.push({ type: 'scatter', mode: 'lines', x: step, y: mean, name: `${label}InfoNCE estimate, mean of ${MI_WINDOW} frames`,
+      line: { color, width: 2.5 }, uid: `mi-mean-${run.id}`,
+      hovertemplate: 'step %{x}<br>window mean %{y:.3f}<extra></extra>' });
   }
   if (!data.length || !last) {
     draw(el, [], emptyNote('press Play'));
@@ -31,7 +65,7 @@ export function drawMI(el, runs) {
     shapes,
     legend: legendBelow(),
     xaxis: axis({ title: title('step'), rangemode: 'tozero' }),
-    yaxis: axis({ title: title('nats'), range: [Math.min(0, ...data[0].y.filter(v => v !== null)) - 0.1, top] }),
+    yaxis: axis({ title: title('nats'), range: [Math.min(0, ...data.flatMap(d => d.y).filter(v => v !== null)) - 0.1, top] }),
   }));
 }
 
@@ -39,7 +73,11 @@ export function miNote(run) {
   const f = run.frame;
   if (!f || f.mi_estimate === null || f.mi_estimate === undefined) return '';
   const capped = f.mi_true > f.mi_cap ? ' The true MI is above the ceiling: no batch this small can show it.' : '';
-  return `estimate ${f.mi_estimate.toFixed(2)} ≤ log(batch) = ${f.mi_cap.toFixed(2)}; true ${f.mi_true.toFixed(2)}.${capped}`;
+  const { mean, sd } = windowStats(run.history.columns('mi_estimate').mi_estimate);
+  const m = mean.length && mean[mean.length - 1] !== null ? mean[mean.length - 1] : f.mi_estimate;
+  const s = sd.length && sd[sd.length - 1] !== null ? sd[sd.length - 1] : 0;
+  return `estimate ${m.toFixed(2)} ± ${s.toFixed(2)} (mean ± sd of the last ${MI_WINDOW} frames) ≤ log(batch) = ${f.mi_cap.toFixed(2)}; `
+    + `true ${f.mi_true.toFixed(2)}. A lower bound in expectation: single frames can land above the truth.${capped}`;
 }
 
 export function drawCritic(el, run) {

@@ -87,7 +87,7 @@ export function drawDensity1d(el, runs, opts) {
   extra.yaxis.title = title('density');
   for (const rug of rugs) data.push({ ...rug, y: rug.x.map(() => (opts.logScale ? top * 2e-4 : 0)) });
   const plotLayout = layout({ ...extra, margin: { t: count > 1 ? 26 : 10 }, barmode: 'overlay', bargap: 0,
-    ...(count > 1 ? { legend: legendBelow() } : {}) });
+    legend: legendBelow() }); // below the axis: inside the plot it covered a mode
   draw(el, data, plotLayout);
 }
 
@@ -96,5 +96,9 @@ export function zGapNote(run) {
   const f = run.frame;
   if (!f || f.log_z_est === null || f.log_z_true === null || f.log_z_est === undefined) return '';
   const gap = f.log_z_est - f.log_z_true;
+  if (!f.step) { // before training the gap is only the starting guess's: say so, not a scale factor
+    return `step 0: log Ẑ = ${f.log_z_est.toFixed(2)} is a starting guess (log Z = ${f.log_z_true.toFixed(2)}); `
+      + (run.method === 'nce' ? 'training learns it' : 'this loss cannot move it');
+  }
   return `e^(G − log Ẑ) = p_θ · Z/Ẑ = p_θ × ${Math.exp(-gap).toPrecision(3)}  (log Ẑ − log Z = ${gap >= 0 ? '+' : ''}${gap.toFixed(3)})`;
 }

@@ -1,7 +1,16 @@
 // The seed's eq. 42–47 made visible: cos(g_NCE, g_MLE) and ‖g_NCE‖/‖g_MLE‖ over a ladder of Nᵣ
 // (log axis) with a marker at the current Nᵣ, and the per-x weight Nᵣq / (p_θ + Nᵣq) that goes to 1.
-import { COLORS, axis, draw, emptyNote, expOf, layout, legendBelow, logTicks, maxOf, title } from './theme.js';
+import { COLORS, axis, draw, emptyNote, expOf, fontPx, layout, legendBelow, logTicks, maxOf, title } from './theme.js';
 import { drawMap } from './density2d.js';
+
+// The formula the curves are computed from (models/gradients.py), and how it relates to the note's eq. 44.
+export const GRAD_FORMULA = '−∇<sub>θ</sub>L<sub>NCE</sub> = Σ w (p<sub>d</sub> − p<sub>θ</sub>) ∇<sub>θ</sub>G<br>'
+  + '(log Ẑ held at log Z; hover: eq. 44)';
+export const GRAD_FORMULA_NOTE = 'w = Nᵣq / (p<sub>θ</sub> + Nᵣq), the weight panel’s curve.<br>'
+  + 'MLE: −∇<sub>θ</sub>L<sub>MLE</sub> = Σ (p<sub>d</sub> − p<sub>θ</sub>) ∇<sub>θ</sub>G (w = 1).<br>'
+  + 'The note’s eq. 44 has ∇<sub>θ</sub>log p<sub>θ</sub> = ∇<sub>θ</sub>G − ∇<sub>θ</sub>log Z<sub>θ</sub> in place of ∇<sub>θ</sub>G '
+  + '(it differentiates through log Z);<br>the two differ by ∇<sub>θ</sub>log Z<sub>θ</sub> · Σ w (p<sub>d</sub> − p<sub>θ</sub>), '
+  + 'which vanishes only as Nᵣ → ∞.';
 
 export function drawGrad(el, run) {
   const g = run.grad;
@@ -15,7 +24,8 @@ export function drawGrad(el, run) {
     { type: 'scatter', mode: 'lines', x: [0.1, 1000], y: [1, 1], name: 'MLE (cos = 1, ratio = 1)', hoverinfo: 'skip',
       line: { color: '#9aa5b1', dash: 'dot', width: 1.5 } },
     { type: 'scatter', mode: 'lines+markers', x: g.nr, y: g.cos, name: 'cos(g_NCE, g_MLE)', uid: 'cos',
-      line: { color: COLORS.model, width: 2.5 }, marker: { size: 5 } },
+      line: { color: COLORS.model, width: 2.5 }, marker: { size: 5 },
+      hovertemplate: `Nᵣ %{x:.3g}<br>cos %{y:.4f}<br>${GRAD_FORMULA.replace(/<br>.*/, '')}, log Ẑ held at log Z<extra></extra>` },
     { type: 'scatter', mode: 'lines+markers', x: g.nr, y: g.norm_ratio, name: '‖g_NCE‖ / ‖g_MLE‖ (right axis)', yaxis: 'y2',
       line: { color: COLORS.good, width: 2, dash: 'dash' }, marker: { size: 5, symbol: 'square' } },
     { type: 'scatter', mode: 'lines', x: [g.nr_current, g.nr_current], y: [yLow, 1.05], name: 'current Nᵣ', showlegend: false,
@@ -31,6 +41,9 @@ export function drawGrad(el, run) {
   draw(el, data, layout({
     showlegend: false,
     margin: { r: 56 },
+    annotations: [{ name: 'formula', text: GRAD_FORMULA, hovertext: GRAD_FORMULA_NOTE, xref: 'paper', yref: 'paper',
+      x: 0.99, y: 0.02, xanchor: 'right', yanchor: 'bottom', align: 'right', showarrow: false, bgcolor: 'rgba(255,255,255,0.85)',
+      font: { size: fontPx() - 1, color: '#3e4c59' } }],
     xaxis: axis({ type: 'log', range: [-1.05, 3.05], title: title('Nᵣ (log scale)'), dtick: 1, exponentformat: 'none' }),
     yaxis: axis({ title: { ...title('cos(g_NCE, g_MLE)'), font: { color: COLORS.model } }, range: [yLow, 1.05],
       tickfont: { color: COLORS.model } }),

@@ -15,7 +15,13 @@ export const SEQUENTIAL = 'Viridis';
 export const DIVERGING = [[0, '#2166ac'], [0.5, '#f7f7f7'], [1, '#b2182b']];
 
 let fontSize = 12;
-export function setLargeText(on) { fontSize = on ? 16 : 12; }
+let large = false;
+let presenting = false;
+const sizeNow = () => { fontSize = presenting ? 24 : large ? 16 : 12; };
+export function setLargeText(on) { large = on; sizeNow(); }
+/** Presenter mode (presenter.js): one panel on the whole screen, its text at 24 px. */
+export function setPresenting(on) { presenting = on; sizeNow(); }
+export function fontPx() { return fontSize; }
 export function font() { return { size: fontSize, family: 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif', color: '#16212b' }; }
 
 const PLOT_CONFIG = {
@@ -48,15 +54,24 @@ export function layout(extra = {}) {
 
 /** A horizontal legend under the x axis (for narrow panels, so it never covers the curves). */
 export function legendBelow() {
-  return { orientation: 'h', x: 0, xanchor: 'left', y: -0.3, yanchor: 'top', bgcolor: 'rgba(0,0,0,0)' };
+  // at the figure's bottom edge (not a fraction of the plot's height, which put it over the x-axis title
+  // of a short plot); Plotly grows the bottom margin to hold it
+  return { orientation: 'h', x: 0, xanchor: 'left', yref: 'container', y: 0, yanchor: 'bottom', bgcolor: 'rgba(0,0,0,0)' };
 }
 
-/** Log axis ticks: every power of ten when the data spans decades, every digit when it does not. */
+/** Log axis ticks: every power of ten when the data spans decades; 1, 2, 5 of each decade (every digit
+ *  within one decade) when it does not, listed as values, so that every label has the axis' text size
+ *  (Plotly's 'D2' ticks print the 2s and 5s at about two thirds of it: 11 px in large text). */
 export function logTicks(values) {
-  const finite = values.filter(v => v !== null && v > 0);
+  const finite = values.filter(v => v !== null && v > 0 && Number.isFinite(v));
   const span = finite.length ? Math.log10(Math.max(...finite) / Math.min(...finite)) : 0;
-  if (span > 3) return { type: 'log', tickmode: 'linear', dtick: 1, exponentformat: 'power' };
-  return { type: 'log', tickmode: 'linear', dtick: 'D2', minorloglabels: 'complete', exponentformat: 'none' };
+  if (span > 3 || !finite.length) return { type: 'log', tickmode: 'linear', dtick: 1, exponentformat: 'power' };
+  const low = Math.floor(Math.log10(Math.min(...finite))) - 1;
+  const high = Math.ceil(Math.log10(Math.max(...finite))) + 1;
+  const digits = span < 0.5 ? [1, 2, 3, 4, 5, 6, 7, 8, 9] : [1, 2, 5];
+  const tickvals = [];
+  for (let decade = low; decade <= high; decade += 1) for (const d of digits) tickvals.push(Number((d * 10 ** decade).toPrecision(1)));
+  return { type: 'log', tickmode: 'array', tickvals, ticktext: tickvals.map(v => String(v)) };
 }
 
 export function axis(extra = {}) {
@@ -67,10 +82,41 @@ export function title(text) {
   return { text, font: { size: fontSize } };
 }
 
-/** Draw or update in place. Hidden plots are skipped (they are drawn when they are shown). */
+/** Draw or update in place. Hidden plots are skipped (they are drawn when they are shown). A lesson's
+ *  callout on this plot (`el.callout`, an annotation: see panels.js) is kept through every redraw. */
 export function draw(el, data, plotLayout) {
   if (!el || el.offsetParent === null || !window.Plotly) return;
+  if (el.callout) plotLayout = withCallout(plotLayout, calloutNow(el.callout, el));
   window.Plotly.react(el, data, plotLayout, PLOT_CONFIG);
+}
+
+/** The layout with a callout over the plot area: the top margin grows to hold it, so it covers no data. */
+export function withCallout(plotLayout, note) {
+  const lines = note.text.split('<br>').length;
+  const margin = { ...(plotLayout.margin || {}) };
+  const top = margin.t ?? 10; // what the plot keeps up there already (e.g. the titles of side-by-side maps)
+  margin.t = top + Math.ceil(lines * note.font.size * 1.3) + 14;
+  return { ...plotLayout, margin, annotations: [...(plotLayout.annotations || []), { ...note, yshift: Math.max(6, top) }] };
+}
+
+/** A callout annotation at the text size in force now (it grows with large text and presenter mode),
+ *  its lines wrapped to the width of plot `el` (Plotly never wraps an annotation: it would be cut off). */
+export function calloutNow(note, el) {
+  const size = fontSize + 1;
+  const plotArea = el && el._fullLayout && el._fullLayout._size;
+  const width = plotArea ? plotArea.w + plotArea.r : ((el && el.clientWidth) || 600) - 70;
+  const most = Math.max(16, Math.floor((width - 16) / (0.6 * size))); // characters per line
+  const visible = text => text.replace(/<[^>]+>/g, '').length;
+  const lines = [];
+  for (const line of note.text.split('<br>')) {
+    let current = '';
+    for (const word of line.split(' ')) {
+      if (current && visible(`${current} ${word}`) > most) { lines.push(current); current = word; }
+      else current = current ? `${current} ${word}` : word;
+    }
+    lines.push(current);
+  }
+  return { ...note, text: lines.join('<br>'), font: { ...(note.font || {}), size } };
 }
 
 export function resizeAll(root = document) {

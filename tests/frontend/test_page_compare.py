@@ -1,0 +1,100 @@
+"""Compare mode: it leaves the page's own method alone, and steps its runs in lockstep so the table
+compares them at equal steps (with each run's speed and time beside)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(150)
+
+ROWS = "[...document.querySelectorAll('[data-testid=compare-table] tbody tr')]"
+STEPS = f"{ROWS}.map(tr => Number(tr.children[1].textContent))"
+
+# Records the step column of every table the page shows from now on (MutationObserver: after each update).
+RECORD = f"""() => {{
+    window.__tables = [];
+    const body = document.querySelector('[data-testid=compare-table] tbody');
+    new MutationObserver(() => window.__tables.push({STEPS}))
+        .observe(body, {{childList: true, characterData: true, subtree: true}});
+}}"""
+
+
+def method_in_hash(page):
+    params = dict(p.split("=", 1) for p in page.evaluate("location.hash").lstrip("#").split("&") if "=" in p)
+    return params.get("method")
+
+
+def test_compare_on_and_off_leaves_the_method_alone(live_server, driver):
+    page = driver.open(live_server, method="infonce").page
+    assert method_in_hash(page) == "infonce"
+    driver.click("compare")
+    page.wait_for_function(f"() => {ROWS}.length === 2 && {STEPS}.every(s => s === 0)")  # both runs started
+    assert method_in_hash(page) == "infonce"  # the compared methods live in compare=, not in method=
+    assert "compare=mle" in page.evaluate("location.hash")
+    assert driver.value("method") == "infonce" and page.is_disabled('[data-testid="method"]')
+    rev = driver.config_rev()
+    driver.click("compare")
+    page.wait_for_selector('[data-testid="compare-bar"]', state="hidden")
+    driver.wait_rev_above(rev)  # the main run went back to the page's method
+    driver.wait_text("z-note", "InfoNCE")  # and the server runs it
+    assert method_in_hash(page) == "infonce" and "compare" not in page.evaluate("location.hash")
+    assert driver.value("method") == "infonce" and page.is_enabled('[data-testid="method"]')
+
+    # the default method (nce, not in the hash) stays the default
+    driver.set_knob("method", "nce")
+    driver.click("compare")
+    page.wait_for_function(f"() => {ROWS}.length === 2")
+    driver.click("compare")
+    page.wait_for_selector('[data-testid="compare-bar"]', state="hidden")
+    assert method_in_hash(page) is None and driver.value("method") == "nce"
+
+
+def test_the_compare_table_is_at_equal_steps(live_server, driver):
+    page = driver.open(live_server).page
+    driver.click("compare")
+    page.check('[data-testid="compare-infonce"]')
+    page.wait_for_function(f"() => {ROWS}.length === 3")
+    page.evaluate(RECORD)
+    driver.click("play")
+    page.wait_for_function(f"() => {STEPS}.every(s => s > 60)", timeout=60_000)  # three runs share two busy cores
+    driver.wait_state("running")  # lockstep rounds read as one running state, not a flicker
+    assert page.is_visible('[data-testid="pause"]')
+    driver.click("pause")
+    driver.wait_state("paused")
+    page.wait_for_selector('[data-testid="play"]', state="visible")
+    tables = page.evaluate("window.__tables")
+    progressed = [t for t in tables if t and min(t) > 0]
+    assert len({t[0] for t in progressed}) >= 2  # the table moved on several times while it ran...
+    assert all(len(set(t)) == 1 for t in progressed), progressed  # ...and every row was at one step each time
+    steps = page.evaluate(STEPS)
+    assert len(set(steps)) == 1 and steps[0] > 60
+    note = driver.text("compare-note")
+    assert "Lockstep" in note and f"step {steps[0]}" in note
+    # the cost side: each run's own speed and the wall-clock it took
+    cells = page.evaluate(f"{ROWS}.map(tr => [tr.children[2].textContent, tr.children[3].textContent])")
+    for rate, seconds in cells:
+        assert float(rate) > 0 and float(seconds) > 0
+    # Step moves every run by the same amount
+    page.select_option('[data-testid="step-size"]', "10")
+    driver.click("step")
+    page.wait_for_function(f"n => {STEPS}.every(s => s === n)", arg=steps[0] + 10)
+    driver.shot("compare-lockstep")
+
+
+def test_the_report_of_a_compare_run_has_one_row_per_run_at_one_step(live_server, driver):
+    page = driver.open(live_server).page
+    driver.click("compare")
+    page.wait_for_function(f"() => {ROWS}.length === 2 && {STEPS}.every(s => s === 0)")
+    page.select_option('[data-testid="step-size"]', "100")
+    driver.click("step")
+    page.wait_for_function(f"() => {STEPS}.every(s => s === 100)")
+    with page.expect_download() as info:
+        driver.click("export-report")
+    html = Path(info.value.path()).read_text()
+    numbers = html[html.index('data-testid="report-numbers"'):]
+    numbers = numbers[:numbers.index("</table>")]
+    rows = re.findall(r"<tr><td>(MLE|NCE)</td><td>(\d+)</td>", numbers)
+    assert rows == [("MLE", "100"), ("NCE", "100")]
+    assert "MLE vs NCE" in html and "lockstep" in html

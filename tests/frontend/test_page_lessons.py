@@ -1,0 +1,206 @@
+"""Lessons as scripts: a lesson scrolls to and highlights the panel it watches, holds at its step with a
+callout on that plot, ends with a "what you saw" line; Space/S/R act on the run after a lesson click;
+the equations' fences do not stretch and their formulas fit; a screenshot of every lesson at 1280x720
+in large text (test-artifacts/lesson-<id>-1280.png)."""
+from __future__ import annotations
+
+import pytest
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.timeout(150)
+
+LESSON_IDS = ["nce-learns-z", "nr-to-mle", "narrow-noise", "far-noise", "infonce-z", "cpc-ceiling",
+              "mle-vs-nce-2d", "classifier", "z-equals-one"]
+ROOM = {"width": 1280, "height": 720}
+
+
+def lesson_field(page, lesson: str, field: str):
+    """A lesson's data field (its `watch`, its script's `pause`), read from the page's own module."""
+    return page.evaluate(
+        """async ([id, field]) => {
+             const { LESSONS } = await import('/static/js/lessons-data.js');
+             const lesson = LESSONS.find(l => l.id === id);
+             return field === 'pause' ? lesson.script.pause : lesson[field];
+           }""", [lesson, field])
+
+
+def callouts(page, testid: str) -> list:
+    """The lesson callouts on a plot (annotation texts)."""
+    return page.evaluate(
+        """testid => {
+             const gd = document.querySelector(`[data-testid="${testid}"]`);
+             return ((gd && gd.layout && gd.layout.annotations) || []).filter(a => a.name === 'lesson-callout').map(a => a.text);
+           }""", testid)
+
+
+def wait_held(driver, pause: int):
+    """Wait until the lesson's run holds at its scripted step (paused, step count = pause)."""
+    driver.page.wait_for_function(
+        "n => document.querySelector('[data-testid=status]').textContent === 'paused'"
+        " && Number(document.querySelector('[data-testid=step-count]').textContent) === n", arg=pause, timeout=90_000)
+
+
+def card_in_view(page, name: str) -> dict:
+    """Where card-<name> sits: inside the scrolled plots, below the (sticky) lesson card?"""
+    return page.evaluate(
+        """name => {
+             const card = document.getElementById(`card-${name}`).getBoundingClientRect();
+             const main = document.querySelector('main').getBoundingClientRect();
+             const lesson = document.querySelector('#lesson-card').getBoundingClientRect();
+             return {top: card.top, bottom: card.bottom, mainTop: main.top, mainBottom: main.bottom, lessonBottom: lesson.bottom,
+                     scrolled: document.querySelector('main').scrollTop};
+           }""", name)
+
+
+@pytest.mark.parametrize("lesson", ["classifier", "far-noise"])
+def test_a_lesson_scrolls_to_and_highlights_the_panel_it_watches(live_server, driver, lesson):
+    page = driver.open(live_server).page
+    watch = lesson_field(page, lesson, "watch")
+    before = card_in_view(page, watch)
+    assert before["top"] > before["mainBottom"] - 120  # below the fold at first: the scroll is the lesson's doing
+    driver.click(f"lesson-{lesson}")
+    page.wait_for_selector(f"#card-{watch}.watched")
+    assert page.locator("#panels > .card.watched").count() == 1
+    page.wait_for_function(
+        """name => {
+             const card = document.getElementById(`card-${name}`).getBoundingClientRect();
+             const lesson = document.querySelector('#lesson-card').getBoundingClientRect();
+             const main = document.querySelector('main').getBoundingClientRect();
+             return card.top >= lesson.bottom - 1 && card.top < main.bottom - 200;
+           }""", arg=watch)
+    where = card_in_view(page, watch)
+    assert where["scrolled"] > 0
+    assert where["lessonBottom"] - 1 <= where["top"] < where["mainBottom"] - 200  # its header and most of its plot show
+    outline = page.evaluate(f"getComputedStyle(document.getElementById('card-{watch}')).boxShadow")
+    assert outline != "none"
+    page.click("#lesson-close")  # closing the lesson takes the highlight away
+    page.wait_for_function("() => document.querySelectorAll('#panels > .card.watched').length === 0")
+
+
+def test_the_scripted_pause_holds_at_its_step_with_a_callout_and_ends_with_what_you_saw(live_server, driver):
+    page = driver.open(live_server).page
+    pause = lesson_field(page, "far-noise", "pause")
+    watch = lesson_field(page, "far-noise", "watch")
+    assert watch == "weight" and 0 < pause <= 1000
+    driver.click("lesson-far-noise")
+    wait_held(driver, pause)
+    page.wait_for_function(
+        """() => ((document.querySelector('[data-testid=weight-plot]').layout || {}).annotations || [])
+                   .some(a => a.name === 'lesson-callout')""")
+    texts = callouts(page, "weight-plot")
+    assert len(texts) == 1 and texts[0].startswith(f"<b>Step {pause}</b>") and "KL went from" in texts[0]
+    for other in ("density-plot", "z-plot", "loss-plot", "kl-plot", "grad-plot"):
+        assert callouts(page, other) == [], other
+    # the callout is drawn in the plot (an SVG annotation), above the plot area
+    assert page.locator('[data-testid="weight-plot"] .annotation-text', has_text=f"Step {pause}").count() == 1
+    assert f"Held at step {pause}" in driver.text("lesson-progress")
+    assert not page.is_visible('[data-testid="lesson-saw"]')
+    # held: no step is taken until asked (a bounded wait for a change that must not come)
+    with pytest.raises(Exception):
+        page.wait_for_function("n => Number(document.querySelector('[data-testid=step-count]').textContent) !== n",
+                               arg=pause, timeout=1500)
+    # a shorter run, so it finishes soon; Space goes on from the held step, the callout stays on the plot
+    page.fill('[data-knob="steps"] input[type="number"]', str(pause + 20))
+    page.press('[data-knob="steps"] input[type="number"]', "Enter")
+    driver.wait_text("total-steps", f"^{pause + 20}$")
+    page.locator("main").focus()
+    page.keyboard.press(" ")
+    driver.wait_state("done")
+    driver.wait_text("step-count", f"^{pause + 20}$")
+    page.wait_for_selector('[data-testid="lesson-saw"]:visible')
+    saw = driver.text("lesson-saw")
+    assert saw.startswith("What you saw:") and "KL went from" in saw
+    assert len(callouts(page, "weight-plot")) == 1
+
+
+def test_space_after_clicking_a_lesson_acts_on_the_run_and_does_not_restart_it(live_server, driver):
+    page = driver.open(live_server).page
+    driver.click("lesson-nce-learns-z")
+    driver.wait_state("running")
+    driver.wait_steps_above(2)
+    page.focus('[data-testid="lesson-nce-learns-z"]')  # the worst case: focus on the lesson's own button
+    rev = driver.config_rev()
+    before_state, before_step = driver.text("status"), driver.step_count()
+    page.keyboard.press(" ")
+    driver.wait_state("paused" if before_state == "running" else "running")
+    assert driver.config_rev() == rev  # no new start: the lesson was not picked again
+    assert driver.step_count() >= before_step  # and the count did not go back to 0
+    if before_state == "running":
+        held = driver.step_count()
+        page.select_option('[data-testid="step-size"]', "10")
+        page.focus('[data-testid="lesson-nce-learns-z"]')
+        page.keyboard.press("s")  # S steps, with the focus still on a lesson button
+        page.wait_for_function("n => Number(document.querySelector('[data-testid=step-count]').textContent) === n",
+                               arg=held + 10)
+    page.keyboard.press("r")
+    driver.wait_text("step-count", "^0$")
+    assert driver.config_rev() == rev
+    # after a click the focus is on the lesson card (its text, then Space is the run's)
+    driver.click("lesson-far-noise")
+    assert page.evaluate("document.activeElement.id") == "lesson-card"
+
+
+def test_equations_do_not_stretch_their_parentheses_and_fit_the_card(live_server, driver):
+    page = driver.page
+    page.set_viewport_size(ROOM)
+    driver.open(live_server)
+    driver.click("large-text")
+    checked = 0
+    for lesson in LESSON_IDS:
+        driver.click(f"lesson-{lesson}")
+        page.wait_for_function("id => document.querySelector('#lesson-card').dataset.lesson === id", arg=lesson)
+        fences = page.evaluate(
+            """() => [...document.querySelectorAll('#lesson-body mo')].filter(mo => '()[]|'.includes(mo.textContent.trim()))
+                 .map(mo => ({text: mo.textContent.trim(), stretchy: mo.getAttribute('stretchy'),
+                              aroundFraction: Boolean(mo.parentElement.querySelector(':scope > mfrac')),
+                              height: mo.getBoundingClientRect().height,
+                              size: parseFloat(getComputedStyle(mo).fontSize)}))""")
+        for fence in fences:
+            if fence["aroundFraction"]:
+                continue
+            checked += 1
+            assert fence["stretchy"] == "false", (lesson, fence)
+            assert fence["height"] < 1.6 * fence["size"], (lesson, fence)  # a glyph's height, not the row's
+        # N_r is a subscript (msub), and text in formulas keeps its spaces
+        assert page.evaluate("""() => [...document.querySelectorAll('#lesson-body mi')]
+            .filter(m => m.textContent === 'r' && m.previousElementSibling && m.previousElementSibling.textContent === 'N')
+            .every(m => m.parentElement.tagName.toLowerCase() === 'msub')"""), lesson
+        assert page.evaluate("""() => [...document.querySelectorAll('#lesson-body mtext')]
+            .every(t => !/^ | $/.test(t.textContent))"""), lesson
+        # every formula fits the card's width at 1280 px in large text
+        overflow = page.evaluate("""() => [...document.querySelectorAll('#lesson-body .equation')]
+            .map(eq => [eq.scrollWidth, eq.clientWidth])""")
+        assert overflow and all(scroll <= client + 1 for scroll, client in overflow), (lesson, overflow)
+    assert checked >= 10  # the lessons' formulas have fences: they were checked
+    # the space in "log Ẑ" (a thin space after log, as TeX sets it): log is followed by an mspace
+    driver.click("lesson-nce-learns-z")
+    assert page.evaluate("""() => [...document.querySelectorAll('#lesson-body mi')].filter(m => m.textContent === 'log')
+        .every(m => m.nextElementSibling && m.nextElementSibling.tagName.toLowerCase() === 'mspace')""")
+
+
+@pytest.mark.parametrize("lesson", LESSON_IDS)
+def test_every_lesson_at_1280x720_in_large_text(live_server, driver, lesson):
+    """The room: 1280x720, large text, the lesson held at its step. The watched panel and its callout are
+    in view, the top bar and the lessons strip are one row each. Screenshot: test-artifacts/lesson-<id>-1280.png."""
+    page = driver.page
+    page.set_viewport_size(ROOM)
+    driver.open(live_server)
+    driver.click("large-text")
+    pause = lesson_field(page, lesson, "pause")
+    watch = lesson_field(page, lesson, "watch")
+    driver.click(f"lesson-{lesson}")
+    wait_held(driver, pause)
+    page.wait_for_function(
+        """testid => ((document.querySelector(`[data-testid="${testid}"]`).layout || {}).annotations || [])
+                       .some(a => a.name === 'lesson-callout')""", arg=f"{watch}-plot")
+    where = card_in_view(page, watch)
+    assert where["lessonBottom"] - 1 <= where["top"] < where["mainBottom"] - 150, where
+    rows = page.evaluate("""() => ['.topbar', 'nav.lessons'].map(sel => {
+        const kids = [...document.querySelector(sel).children].filter(k => k.offsetParent !== null);
+        const tops = kids.map(k => k.getBoundingClientRect().top);
+        const bottoms = kids.map(k => k.getBoundingClientRect().bottom);
+        return Math.max(...tops) < Math.min(...bottoms); })""")
+    assert rows == [True, True]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"lesson-{lesson}-1280.png"))
