@@ -125,6 +125,11 @@ export class App {
     if (running) this.main.play();
   }
 
+  /** The accepted config is the one a lesson asked for: its rebuild is the lesson's, which the card explains. */
+  answersLesson(config) {
+    return Boolean(this.lessonAsked) && Object.entries(this.lessonAsked).every(([k, v]) => config[k] === v);
+  }
+
   /** The main run's accepted config as the page's knobs: in compare mode the page keeps its own method. */
   mainKnobs(config) {
     return this.compare.enabled ? { ...config, method: this.store.config.method } : config;
@@ -148,7 +153,7 @@ export class App {
       if (!started) this.controls.markInvalid([]); // a refused link's fields stay marked while its message shows
       this.status.rev(message.config_rev);
       this.status.total(message.config.steps);
-      if (!started && message.changed && message.changed.length) {
+      if (!started && message.changed && message.changed.length && !this.answersLesson(message.config)) {
         const changed = message.changed.join(', ');
         if (message.rebuilt) this.messages.info(`Rebuilt the model for ${changed}: training starts again from step 0.`, 'applied');
         else this.messages.info(`Applied ${changed} to the running model (no restart).`, 'applied');
@@ -212,6 +217,7 @@ export class App {
   // ---------------------------------------------------------------- user actions
   change(patch) {
     if (this.compare.enabled && 'method' in patch) return;
+    this.lessonAsked = null; // a user-made change: its rebuild is announced
     this.controls.markInvalid(this.controls.invalid.filter(name => !(name in patch)));
     this.store.patch(patch, 'user');
     for (const run of this.runs) run.set(patch);
@@ -224,6 +230,9 @@ export class App {
     this.setRuns(lesson.compare || null);
     const hold = (lesson.script && lesson.script.pause) || 0;
     this.restartAll({ ...this.store.defaults, ...lesson.knobs }, !hold);
+    // what the lesson asked the main run for: the reply to its start says "rebuilt" (with everything that
+    // differs from the config before), and if a change was in flight it does not read as the start's reply
+    this.lessonAsked = Object.fromEntries(Object.keys(lesson.knobs).map(k => [k, this.main.desired[k]]));
     for (const run of this.runs) run.stepsOnStart = hold;
     this.panels.schedule();
   }
@@ -290,6 +299,7 @@ export class App {
    *  An Experiments link opens that view over a live run at the defaults (kept if there is one). */
   openHash(hash) {
     const { patch, extras, problems } = decodeHash(hash, this.table);
+    this.lessonAsked = null;
     if (problems.length) this.messages.error(`This link has problems: ${problems.join('; ')}.`, 'hash');
     if (!extras.view || !this.main.desired) {
       const methods = extras.compare && extras.compare.length >= 2 ? extras.compare.slice(0, 3) : null;

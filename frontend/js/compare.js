@@ -2,6 +2,7 @@
 // (cost per step and result). The controller owns the runs and the lockstep clock; this only reads
 // and shows them. The rows are read at the step every run has settled at (the clock's common step),
 // so they always compare the runs at equal steps.
+import { formatKL } from './plots/curves.js';
 
 export const METHOD_LABELS = { mle: 'MLE', nce: 'NCE', infonce: 'InfoNCE', cpc: 'CPC' };
 const MIN_RUNS = 2;
@@ -70,7 +71,7 @@ export class CompareBar {
       const gap = f.log_z_est !== null && f.log_z_est !== undefined && f.log_z_true !== null && f.log_z_true !== undefined
         ? (f.log_z_est - f.log_z_true).toFixed(3) : '–';
       const values = [String(f.step ?? '–'), latest.steps_per_s ? String(Math.round(latest.steps_per_s)) : '–',
-        seconds ? seconds.toFixed(1) : '–', fmt(f.loss), fmt(f.kl), gap];
+        seconds ? seconds.toFixed(1) : '–', fmt(f.loss), formatKL(f.kl), gap]; // KL as the KL panel shows it ("< 1e-3" below its resolution)
       values.forEach((text, i) => { if (cells[i + 1].textContent !== text) cells[i + 1].textContent = text; });
     }
     if (this.note) {

@@ -5,6 +5,7 @@
 // report (panels as PNG data URLs, the config and the final numbers as tables). The report embeds
 // images rather than live figures: the Plotly bundle is ~4.8 MB, and a file with no script at all
 // opens anywhere (offline, in a mail or a course page that blocks scripts) and prints as it looks.
+import { formatKL } from './plots/curves.js';
 
 function flat(values) {
   return values && Array.isArray(values[0]) ? values.flat() : values;
@@ -271,7 +272,7 @@ const NUMBER_COLUMNS = [
   ['log_z_est', 'log Ẑ (learned)', v => v.toFixed(3)],
   ['log_z_true', 'log Z (quadrature)', v => v.toFixed(3)],
   ['z_gap', 'log Ẑ − log Z', v => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`],
-  ['kl', 'KL(p_d ‖ p_θ) (nats)', v => (Math.abs(v) < 1e-3 ? '< 1e-3' : v.toPrecision(3))],
+  ['kl', 'KL(p_d ‖ p_θ) (nats)', formatKL],
   ['grad_cos', 'cos(g_NCE, g_MLE) at N_r', v => v.toFixed(3)],
   ['mi_estimate', 'MI estimate (nats)', v => v.toFixed(3)],
   ['mi_true', 'true MI (nats)', v => v.toFixed(3)],

@@ -97,18 +97,21 @@ export const LESSONS = [
         ${fixed(run.frame.kl, 2)}: noise this far from the data is told apart at once, and that teaches the model little about p<sub>d</sub>.`,
     },
     body: `<p>Noise that lives somewhere else is told apart from the data at once: the loss drops near 0 within
-      20 steps. Then nothing holds p<sub>θ</sub> in place. Where the data is, N<sub>r</sub>q ≪ p<sub>θ</sub>, so the weight is almost
-      zero, and with it both halves of the gradient there: the data’s pull up and the −p<sub>θ</sub>∇G push down that keeps MLE
+      20 steps. Then nothing holds p<sub>θ</sub> in place. At first, where the data is, N<sub>r</sub>q ≪ p<sub>θ</sub>, so the weight is
+      almost zero, and with it both halves of the gradient there: the data’s pull up and the −p<sub>θ</sub>∇G push down that keeps MLE
       from piling mass where the data is not:</p>
       ${block('when N r q is much smaller than p theta the weight is about N r q over p theta, nearly zero',
         weight, mo('≈'), frac(`${Nr}${ofx(q)}`, ofx(ptheta)), mo('≈'), mn(0), mspace(),
         mtext(' where '), ofx(pd), mo('>'), mn(0))}
       <p>The only push left is the noise’s, pressing G down near q. The network bends G down on q’s side and up on the
-      other, so p<sub>θ</sub> runs off to the far edge of the box, away from q: within 50 steps KL jumps from about 0.7 to
-      3–15 nats (by seed) and the true log Z climbs (to 19 with seed 0), while log Ẑ hardly moves (its gradient is ≈ 0
-      too). Later steps undo part of it, slowly and unevenly across seeds.</p>
-      <p class="watch">Watch the weight panel (flat at 0 over the data), the density panel (p<sub>θ</sub> leaves the data)
-      and the KL panel (it climbs). Move the q location back towards 0 and see learning start.</p>`,
+      other, so p<sub>θ</sub> runs off to the left edge of the box, away from q: by step 100 KL has gone from about 0.7 to
+      3–15 nats (by seed) and the true log Z has climbed (to 19 with seed 0), while log Ẑ hardly moves. p<sub>θ</sub> has
+      left the right mode, so there it falls below N<sub>r</sub>q and the weight rises (to ≈ 1 with seed 0); over the left
+      mode, where p<sub>θ</sub> piled up, it stays at 0. Later steps undo some of it, unevenly: at step 600 KL is about 0.25 with
+      seeds 1–2, still 3–8 with seeds 0 and 3.</p>
+      <p class="watch">Watch the weight panel (0 over the left mode, up to 1 over the right one that p<sub>θ</sub> has left),
+      the density panel (p<sub>θ</sub> leaves the data) and the KL panel (it climbs). Move the q location back towards 0
+      and see learning start.</p>`,
   },
   {
     id: 'infonce-z',

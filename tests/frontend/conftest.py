@@ -192,6 +192,19 @@ class Driver:
                                                             xaxis: d.xaxis || 'x'})) : [];
                }""", testid)
 
+    def plot_boxes(self, testid: str) -> dict:
+        """Where a plot's text sits on screen (left, top, right, bottom): its whole figure, its axis titles
+        (absent ones are None) and its annotations (with their text), to check that nothing overlaps or is cut."""
+        return self.page.evaluate(
+            """testid => {
+                 const gd = document.querySelector(`[data-testid="${testid}"]`);
+                 const box = el => { if (!el) return null; const r = el.getBoundingClientRect();
+                                     return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+                 return {figure: box(gd.querySelector('.main-svg')), x: box(gd.querySelector('.g-xtitle text')),
+                         y: box(gd.querySelector('.g-ytitle text')), y2: box(gd.querySelector('.g-y2title text')),
+                         annotations: [...gd.querySelectorAll('.annotation')].map(a => ({...box(a), text: a.textContent}))};
+               }""", testid)
+
     def shot(self, name: str):
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
@@ -200,6 +213,17 @@ class Driver:
         with self.page.expect_download() as info:
             self.click(testid)
         return Path(info.value.path()).read_text()
+
+
+def apart(a: dict, b: dict) -> bool:
+    """Two screen boxes do not overlap."""
+    return a["right"] <= b["left"] or b["right"] <= a["left"] or a["bottom"] <= b["top"] or b["bottom"] <= a["top"]
+
+
+def inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
+    """A screen box lies within another (not cut off by its edges)."""
+    return (inner["left"] >= outer["left"] - slack and inner["right"] <= outer["right"] + slack
+            and inner["top"] >= outer["top"] - slack and inner["bottom"] <= outer["bottom"] + slack)
 
 
 @pytest.fixture

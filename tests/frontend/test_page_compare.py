@@ -98,3 +98,21 @@ def test_the_report_of_a_compare_run_has_one_row_per_run_at_one_step(live_server
     rows = re.findall(r"<tr><td>(MLE|NCE)</td><td>(\d+)</td>", numbers)
     assert rows == [("MLE", "100"), ("NCE", "100")]
     assert "MLE vs NCE" in html and "lockstep" in html
+
+
+def test_the_compare_table_shows_kl_as_the_kl_panel_does(live_server, driver):
+    """A KL under the quadrature's resolution (or below 0 from quadrature error) reads "< 1e-3", as in the
+    KL panel; larger values with three digits. The page's own CompareBar, on a table of its own."""
+    page = driver.open(live_server).page
+    cells = page.evaluate("""async () => {
+        const { CompareBar } = await import('/static/js/compare.js');
+        const bar = document.createElement('div');
+        bar.innerHTML = '<input type="checkbox" value="mle" checked><input type="checkbox" value="nce" checked>'
+          + '<table><tbody></tbody></table>';
+        const compare = new CompareBar({ bar, toggle: document.createElement('button'), onChange() {}, onTooFew() {} });
+        compare.show(['mle', 'nce']);
+        const run = (id, kl) => ({ id, label: id, color: '#000', frame: { step: 5, loss: 1, kl, log_z_est: null, log_z_true: 1 } });
+        compare.table([run('a', -0.0004), run('b', 0.0009), run('c', 0.01234)]);
+        return [...bar.querySelectorAll('tbody tr')].map(tr => tr.children[5].textContent);
+      }""")
+    assert cells == ["< 1e-3", "< 1e-3", "0.0123"]

@@ -141,6 +141,24 @@ def test_space_after_clicking_a_lesson_acts_on_the_run_and_does_not_restart_it(l
     assert page.evaluate("document.activeElement.id") == "lesson-card"
 
 
+def test_a_lesson_does_not_announce_its_own_rebuild_but_a_user_change_does(live_server, driver):
+    page = driver.open(live_server).page
+    rev = driver.config_rev()
+    # the worst case: a change of the user's still in flight when the lesson's start goes out, so the
+    # change's reply arrives first and the start's reply reads like a rebuild of a live change
+    page.evaluate("""() => {
+        const depth = document.querySelector('[data-testid="depth-input"]');
+        depth.value = '3';
+        depth.dispatchEvent(new Event('change'));
+        document.querySelector('[data-testid="lesson-far-noise"]').click(); }""")
+    driver.wait_rev_above(rev + 1)  # both replies are in
+    assert driver.value("noise_loc-input") == "7"
+    assert "Rebuilt" not in driver.messages()
+    # a change the user makes is still announced
+    driver.set_knob("hidden-input", "32")
+    assert "Rebuilt the model for hidden" in driver.wait_message("Rebuilt the model for hidden")
+
+
 def test_equations_do_not_stretch_their_parentheses_and_fit_the_card(live_server, driver):
     page = driver.page
     page.set_viewport_size(ROOM)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import apart, inside
+
 pytestmark = pytest.mark.timeout(150)
 
 ROOM = {"width": 1280, "height": 720}
@@ -50,6 +52,15 @@ def test_presenter_mode_shows_one_large_panel_arrows_move_and_escape_leaves(live
     assert page.is_visible('[data-testid="step-count"]') and page.is_visible('[data-testid="status"]')
     assert not page.is_visible('[data-testid="knobs"]') and not page.is_visible('[data-testid="lessons"]')
     assert first["where"].startswith("1 / ")
+    # the header's controls stay clear of the panel's PNG button, which grows with the text
+    header = page.evaluate("""() => [...document.querySelectorAll('#panels > .card.presented > header > *')]
+        .filter(el => el.offsetParent !== null).map(el => { const r = el.getBoundingClientRect();
+          return {png: el.classList.contains('panel-png'), text: el.textContent.trim(),
+                  left: r.left, top: r.top, right: r.right, bottom: r.bottom}; })""")
+    png = next(el for el in header if el["png"])
+    assert any("log scale" in el["text"] for el in header)
+    for el in header:
+        assert el["png"] or apart(el, png), (el, png)
     total = int(first["where"].split("/")[1].split("·")[0])
     assert total >= 5
 
@@ -133,3 +144,20 @@ def test_large_text_at_1280x720_keeps_the_top_bar_and_the_lessons_on_one_row(liv
     assert page.evaluate("""() => [...document.querySelectorAll('.topbar button')].filter(b => b.offsetParent !== null)
         .every(b => { const r = b.getBoundingClientRect(); return r.left >= 0 && r.right <= window.innerWidth; })""")
     assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('.lesson-card, main')).fontSize)") >= 18
+    # the plots' titles fit their panels at this size: the Z plot's y title, the gradient's two y titles and
+    # its formula (under the x axis, clear of every title)
+    driver.click("step")
+    page.locator("#card-z").scroll_into_view_if_needed()  # plots out of view are drawn when they come into it
+    driver.wait_trace("z-plot", "ztrue-main", "t.x.length >= 2")
+    page.locator("#card-grad").scroll_into_view_if_needed()  # plots out of view are drawn when they come into it
+    driver.wait_trace("grad-plot", "cos")
+    page.wait_for_function("""() => ['z-plot', 'grad-plot'].every(id => {
+        const ticks = [...document.querySelectorAll(`[data-testid=${id}] .xtick text`)];
+        return ticks.length > 0 && ticks.every(t => parseFloat(t.style.fontSize) >= 16); })""")
+    z = driver.plot_boxes("z-plot")
+    assert z["y"] and inside(z["y"], z["figure"]), z
+    grad = driver.plot_boxes("grad-plot")
+    formula = next(a for a in grad["annotations"] if "held at log Z" in a["text"])
+    assert inside(formula, grad["figure"]), grad
+    for name in ("x", "y", "y2"):
+        assert grad[name] and inside(grad[name], grad["figure"]) and apart(formula, grad[name]), (name, grad)

@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from .conftest import apart, inside
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -29,6 +31,12 @@ def test_the_gradient_panel_and_lesson_2_show_the_formula_computed(live_server, 
     assert "log p" not in formula["text"]  # not the note's eq. 44 form
     assert "eq. 44" in formula["hovertext"] and "Nᵣ → ∞" in formula["hovertext"]
     assert any(h and "∇<sub>θ</sub>G" in h for h in layout["hover"])
+    # the formula sits under the x axis: clear of the axis titles and not cut off
+    boxes = driver.plot_boxes("grad-plot")
+    shown = next(a for a in boxes["annotations"] if "held at log Z" in a["text"])
+    assert inside(shown, boxes["figure"])
+    for name in ("x", "y", "y2"):
+        assert boxes[name] and inside(boxes[name], boxes["figure"]) and apart(shown, boxes[name]), (name, boxes)
     driver.click("lesson-nr-to-mle")
     card = page.locator('[data-testid="lesson-card"]')
     card.wait_for()

@@ -2,11 +2,13 @@
 hopes), and a guard that fails any test during which the server logged an error."""
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Optional
 from urllib.parse import urlsplit
 
@@ -113,6 +115,13 @@ def raw_get(base: str, path: str, headers: dict | None = None) -> tuple[int, byt
         return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
     finally:
         connection.close()
+
+
+def run_coroutine(coroutine):
+    """asyncio.run(coroutine) on a thread of its own: when the browser tests run first in this process,
+    Playwright's sync API keeps an event loop running on the main thread, where asyncio.run refuses."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def session_threads() -> list[threading.Thread]:

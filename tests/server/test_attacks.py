@@ -3,7 +3,6 @@ shown closed. Every wait has a timeout that only detects a hang; what is asserte
 a message or a log record, never a duration."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
@@ -27,7 +26,7 @@ from server.security import REDACTED, exposure_warnings, redact_token
 from server.settings import UVICORN_OPTIONS, Settings
 from server.uploads import MAX_FORM_FIELDS
 
-from .conftest import FAST, wait_until
+from .conftest import FAST, run_coroutine, wait_until
 
 REPLY_BOUND = wire.MAX_ERROR_CHARS + 100  # an error reply's JSON: its capped text and the envelope
 QUOTE_BOUND = QUOTE_CHARS + 40            # a quoted value: 80 characters, quotes and "... (N characters)"
@@ -84,7 +83,7 @@ def test_no_error_reply_is_larger_than_a_small_constant(live_server, client_for,
 def test_a_rest_422_is_bounded_however_many_problems():
     problems = [{"loc": ("body", f"field{i}" * 50), "msg": "Field required", "type": "missing"}
                 for i in range(5_000)]
-    response = asyncio.run(errors.validation_error(None, RequestValidationError(problems)))
+    response = run_coroutine(errors.validation_error(None, RequestValidationError(problems)))
     detail = json.loads(response.body)["detail"]
     assert response.status_code == 422 and len(detail) <= wire.MAX_ERROR_CHARS
     assert detail.startswith("field0field0") and "more problems" in detail

@@ -16,7 +16,7 @@ import httpx
 
 from server import boot
 from server.boot import DeferredApp
-from tests.server.conftest import Client
+from .conftest import Client, run_coroutine
 
 
 def _echo_app(started: list):
@@ -79,7 +79,7 @@ def test_startup_completes_while_the_build_is_held_and_early_requests_wait_for_t
         assert inner_lifespan == ["startup", "shutdown"]
         return app
 
-    app = asyncio.run(scenario())
+    app = run_coroutine(scenario())
     assert app.failure is None
 
 
@@ -101,7 +101,7 @@ def test_a_failed_build_is_reported_and_stops_the_server(monkeypatch, caplog):
         status, body = await asyncio.wait_for(_request(app), 10)
         return app, status, json.loads(body)
 
-    app, status, body = asyncio.run(scenario())
+    app, status, body = run_coroutine(scenario())
     assert stopped.is_set()
     assert status == 503 and "no CUDA device" in body["detail"]
     assert "no CUDA device" in app.failure

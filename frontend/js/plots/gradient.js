@@ -27,7 +27,8 @@ export function drawGrad(el, run) {
       line: { color: COLORS.model, width: 2.5 }, marker: { size: 5 },
       hovertemplate: `Nᵣ %{x:.3g}<br>cos %{y:.4f}<br>${GRAD_FORMULA.replace(/<br>.*/, '')}, log Ẑ held at log Z<extra></extra>` },
     { type: 'scatter', mode: 'lines+markers', x: g.nr, y: g.norm_ratio, name: '‖g_NCE‖ / ‖g_MLE‖ (right axis)', yaxis: 'y2',
-      line: { color: COLORS.good, width: 2, dash: 'dash' }, marker: { size: 5, symbol: 'square' } },
+      line: { color: COLORS.good, width: 2, dash: 'dash' }, marker: { size: 5, symbol: 'square' },
+      hovertemplate: 'Nᵣ %{x:.3g}<br>norm ratio ‖g_NCE‖ / ‖g_MLE‖ = %{y:.4f}<extra></extra>' },
     { type: 'scatter', mode: 'lines', x: [g.nr_current, g.nr_current], y: [yLow, 1.05], name: 'current Nᵣ', showlegend: false,
       hoverinfo: 'skip', line: { color: COLORS.self, width: 1.5, dash: 'dash' } },
     { type: 'scatter', mode: 'markers', x: [g.nr_current], y: [g.cos_current], name: `now: Nᵣ = ${g.nr_current}`, uid: 'nr-marker',
@@ -38,16 +39,22 @@ export function drawGrad(el, run) {
       hovertemplate: 'Nᵣ %{x:.3g}<br>ratio %{y:.4f}<extra></extra>' },
   ];
   const ratios = [...g.norm_ratio, g.norm_ratio_current];
+  // the formula goes under the x axis, in a bottom margin of its own: over the plot it hid the curves and
+  // met the cos axis' title in a narrow panel
+  const size = fontPx() - 1;
+  const underAxis = Math.round(3 * fontPx() + 14); // the x tick labels and the x title
+  const formula = el.clientWidth > 48 * size ? GRAD_FORMULA.replace('<br>', '  ') : GRAD_FORMULA; // one line when it fits
+  const lines = formula.split('<br>').length;
   draw(el, data, layout({
     showlegend: false,
-    margin: { r: 56 },
-    annotations: [{ name: 'formula', text: GRAD_FORMULA, hovertext: GRAD_FORMULA_NOTE, xref: 'paper', yref: 'paper',
-      x: 0.99, y: 0.02, xanchor: 'right', yanchor: 'bottom', align: 'right', showarrow: false, bgcolor: 'rgba(255,255,255,0.85)',
-      font: { size: fontPx() - 1, color: '#3e4c59' } }],
+    margin: { r: 56, b: underAxis + Math.round(lines * 1.3 * size) + 8 },
+    annotations: [{ name: 'formula', text: formula, hovertext: GRAD_FORMULA_NOTE, xref: 'paper', yref: 'paper',
+      x: 0.5, y: 0, yshift: -underAxis, xanchor: 'center', yanchor: 'top', align: 'center', showarrow: false,
+      font: { size, color: '#3e4c59' } }],
     xaxis: axis({ type: 'log', range: [-1.05, 3.05], title: title('Nᵣ (log scale)'), dtick: 1, exponentformat: 'none' }),
     yaxis: axis({ title: { ...title('cos(g_NCE, g_MLE)'), font: { color: COLORS.model } }, range: [yLow, 1.05],
       tickfont: { color: COLORS.model } }),
-    yaxis2: axis({ title: { ...title('‖g_NCE‖ / ‖g_MLE‖ (dashed)'), font: { color: COLORS.good } }, ...logTicks(ratios),
+    yaxis2: axis({ title: { ...title('norm ratio (dashed)'), font: { color: COLORS.good } }, ...logTicks(ratios),
       overlaying: 'y', side: 'right', showgrid: false, tickfont: { color: COLORS.good } }),
   }));
 }

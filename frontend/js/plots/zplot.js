@@ -82,7 +82,7 @@ export function drawZ(el, runs) {
     annotations,
     legend: legendBelow(),
     xaxis: axis({ title: title('step'), rangemode: 'tozero' }),
-    yaxis: axis({ title: title('log Z (∫ over the grid box)'), ...(range ? { range, autorange: false } : { autorange: true }) }),
+    yaxis: axis({ title: title('log Z over the box'), ...(range ? { range, autorange: false } : { autorange: true }) }),
   }));
 }
 
