@@ -73,10 +73,15 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(max_sessions: int) -> tuple[subprocess.Popen, str]:
+def free_port() -> int:
+    """A loopback port nothing listens on now (the other bench scripts use it too)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+def start_server(max_sessions: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
     env = {**os.environ, "NCE_PORT": str(port), "NCE_MAX_SESSIONS": str(max_sessions)}
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import websockets
+
+from load_test import free_port  # bench/ is on the path of a script run from it
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = [  # short runs, 1-D and 2-D, the methods with the most different work
@@ -58,12 +59,6 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _health(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as response:
         return json.loads(response.read())
@@ -90,7 +85,7 @@ class Server:
 
 def start_server(name: str, max_sessions: int) -> Server:
     extra, trim = VARIANTS[name]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "NCE_TOKEN", "NCE_ALLOWED_HOSTS")}
     env.update(extra, NCE_HOST="127.0.0.1", NCE_PORT=str(port), NCE_MAX_SESSIONS=str(max_sessions),
                PYTHONPATH=str(ROOT))

@@ -17,11 +17,7 @@ import sys
 import time
 import urllib.request
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from load_test import free_port  # bench/ is on the path of a script run from it
 
 
 def _timed(command: list[str]) -> float:
@@ -32,7 +28,7 @@ def _timed(command: list[str]) -> float:
 
 def _serve_times() -> tuple[float, float]:
     """(seconds until the port accepts, seconds until /api/health answers 200)."""
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -11,6 +11,7 @@ down, as it would have without the deferral.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -129,7 +130,7 @@ class _Lifespan:
 async def _refuse(scope: dict, send, reason: str) -> None:
     """503 for HTTP, close 1013 (try again later) for a socket: only while loading failed or hangs."""
     if scope["type"] == "http":
-        body = ('{"detail": "%s"}' % reason.replace('"', "'")).encode()
+        body = json.dumps({"detail": reason}).encode()
         await send({"type": "http.response.start", "status": 503,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -6,6 +6,7 @@ import asyncio
 import http.client
 import json
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -122,6 +123,13 @@ def run_coroutine(coroutine):
     Playwright's sync API keeps an event loop running on the main thread, where asyncio.run refuses."""
     with ThreadPoolExecutor(max_workers=1) as thread:
         return thread.submit(asyncio.run, coroutine).result()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now: for a server started as a subprocess."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def session_threads() -> list[threading.Thread]:

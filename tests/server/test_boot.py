@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import httpx
 
 from server import boot
 from server.boot import DeferredApp
-from .conftest import Client, run_coroutine
+from .conftest import Client, free_port, run_coroutine
 
 
 def _echo_app(started: list):
@@ -108,19 +107,13 @@ def test_a_failed_build_is_reported_and_stops_the_server(monkeypatch, caplog):
     assert any("failed to start" in r.getMessage() for r in caplog.records if r.name == "tests.boot")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _serve(port: int, **env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
                             env={**os.environ, **env}, stderr=subprocess.PIPE, text=True)
 
 
 def test_serve_answers_and_trains_through_the_deferred_app():
-    port = _free_port()
+    port = free_port()
     server = _serve(port)
     try:
         deadline = time.monotonic() + 90
@@ -143,7 +136,7 @@ def test_serve_answers_and_trains_through_the_deferred_app():
 
 
 def test_serve_stops_with_the_reason_when_the_app_cannot_start():
-    server = _serve(_free_port(), NCE_DEVICE="cuda", CUDA_VISIBLE_DEVICES="")
+    server = _serve(free_port(), NCE_DEVICE="cuda", CUDA_VISIBLE_DEVICES="")
     try:
         code = server.wait(timeout=90)
     finally:
@@ -155,7 +148,7 @@ def test_serve_stops_with_the_reason_when_the_app_cannot_start():
 
 
 def test_serve_refuses_a_bad_setting_by_its_variable_name():
-    server = _serve(_free_port(), NCE_FRAME_RATE="1000")
+    server = _serve(free_port(), NCE_FRAME_RATE="1000")
     code = server.wait(timeout=30)
     log = server.stderr.read()
     assert code == 2
