@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .averaging import ParameterAverage
 from .objectives import nce_loss
 from .trainer import Trainer, scheduled_lr
 
@@ -79,6 +80,9 @@ class BatchedTrainer:
         with torch.no_grad():  # log q of every fixed point, once (the Trainer computes it per step)
             self.log_q_data = torch.stack([t._log_q(t.fixed_data) for t in trainers])  # (R, T)
             self.log_q_noise = torch.stack([t._log_q(t.fixed_noise) for t in trainers])  # (R, N)
+        self.trained = nn.Module()  # what the optimiser moves, for the average θ̄ that evaluate() reads
+        self.trained.network, self.trained.log_z_est = self.network, self.log_z_est
+        self.average = ParameterAverage(self.trained)  # averaging.py: θ̄ of every model, as a Trainer's frames show
         params = list(self.network.parameters()) + ([self.log_z_est] if first.learn_log_z else [])
         self.optimizer = torch.optim.Adam(params, lr=first.lr, foreach=True)
         self.step_count = 0
@@ -123,18 +127,21 @@ class BatchedTrainer:
                 self.diverged[part] |= ~torch.isfinite(losses)
                 torch.where(self.diverged[part], torch.zeros_like(losses), losses).sum().backward()
             self.optimizer.step()
+            self.average.update(self.trained, cfg.ema_decay)
             self.step_count += 1
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, torch.Tensor]:
-        """Per model (R,): log Ẑ, log Z (quadrature on the training grid) and KL(p_d ‖ p_θ)."""
+        """Per model (R,), of the average θ̄ (as a Trainer's frame): log Ẑ, log Z (quadrature on the
+        training grid) and KL(p_d ‖ p_θ)."""
+        shown = self.average.model
         view = self.trainers[0].view(self.config.grid)
         points = view.grid.points.unsqueeze(0).expand(self.models, -1, -1)  # (R, M, d)
-        g = self.network(points).squeeze(-1).double()  # (R, M)
+        g = shown.network(points).squeeze(-1).double()  # (R, M)
         log_z_true = torch.logsumexp(g, 1) + view.grid.log_cell
         log_p = g - log_z_true.unsqueeze(1)
         p_d = view.log_pd.exp()
         kl = torch.where(p_d > 0, p_d * (view.log_pd - log_p), torch.zeros_like(log_p)).sum(1) \
             * math.exp(view.grid.log_cell)
-        return {"log_z_est": self.log_z_est.detach().double().squeeze(1), "log_z_true": log_z_true, "kl": kl,
+        return {"log_z_est": shown.log_z_est.detach().double().squeeze(1), "log_z_true": log_z_true, "kl": kl,
                 "diverged": self.diverged.clone()}

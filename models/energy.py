@@ -15,7 +15,8 @@ the one constant the loss needs: NCE with log Ẑ held at 0, where G itself must
 (`offset_is_free`). Elsewhere b is frozen (and not part of θ): held at 0 from the start, or at its
 value when a live change freezes it (b does not change p_θ, so freezing it leaves the model as it was).
 (The frame-to-frame wobble of log Z_θ in an NCE run is not this: it is as large under MLE and with log Ẑ
-held, the minibatch noise of every parameter's Adam step; it shrinks with the learning rate.)
+held, the minibatch noise of every parameter's Adam step; frames show the average θ̄ of models/averaging.py,
+which removes it.)
 """
 from __future__ import annotations
 

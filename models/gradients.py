@@ -31,6 +31,8 @@ the contraction with ∇θ G, the expensive part, runs in `dtype` (float64 by de
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,12 +45,16 @@ NR_LADDER: list[float] = [float(v) for v in torch.logspace(-1, 3, 13, dtype=torc
 
 
 def population_gradients(model: EnergyModel, points: torch.Tensor, log_cell: float, log_pd: torch.Tensor,
-                         log_q: torch.Tensor, nr_values: list[float],
-                         dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+                         log_q: torch.Tensor, nr_values: list[float], dtype: torch.dtype = torch.float64,
+                         between_chunks: Callable[[], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(g_mle (P,), g_nce (L, P)) as flat float64 vectors over θ.   points: (M, d) float64.
-    dtype: precision of the contraction Σ_c v_ic ∇θ G(x_c); G and the cotangents are always float64."""
+    dtype: precision of the contraction Σ_c v_ic ∇θ G(x_c); G and the cotangents are always float64.
+    between_chunks: called between the heavy parts (the cotangents, then each layer's contraction); it
+    may raise to abandon the work (the Trainer's raises Stopped once its session has gone)."""
+    between_chunks = between_chunks or _carry_on
     v = loss_cotangents(model, points, log_cell, log_pd, log_q, nr_values)  # (1+L, M)
-    flat = contract_with_gradients(model, points, v, dtype)  # (1+L, P)
+    between_chunks()
+    flat = contract_with_gradients(model, points, v, dtype, between_chunks)  # (1+L, P)
     return flat[0], flat[1:]
 
 
@@ -70,12 +76,17 @@ def loss_cotangents(model: EnergyModel, points: torch.Tensor, log_cell: float, l
     return v
 
 
+def _carry_on() -> None:
+    """The default `between_chunks`: never abandons."""
+
+
 def contract_with_gradients(model: EnergyModel, points: torch.Tensor, v: torch.Tensor,
-                            dtype: torch.dtype = torch.float64) -> torch.Tensor:
+                            dtype: torch.dtype = torch.float64,
+                            between_chunks: Callable[[], None] = _carry_on) -> torch.Tensor:
     """Σ_c v_ic ∇θ G(x_c) for each row of v (R, M) -> (R, P) float64, flat over θ in
-    network_parameters() order.   points: (M, d)."""
+    network_parameters() order.   points: (M, d). between_chunks: as in population_gradients."""
     if isinstance(model, MLPEnergy):
-        return _mlp_contraction(model, points, v, dtype)
+        return _mlp_contraction(model, points, v, dtype, between_chunks)
     # any other model: one batched backward, row i of v as the output's cotangent
     theta = model.network_parameters()
     params = {name: p.detach().to(dtype).requires_grad_(name in theta)
@@ -87,7 +98,8 @@ def contract_with_gradients(model: EnergyModel, points: torch.Tensor, v: torch.T
     return torch.cat([gr.reshape(v.shape[0], -1) for gr in grads], 1).double()
 
 
-def _mlp_contraction(model: MLPEnergy, points: torch.Tensor, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _mlp_contraction(model: MLPEnergy, points: torch.Tensor, v: torch.Tensor, dtype: torch.dtype,
+                     between_chunks: Callable[[], None] = _carry_on) -> torch.Tensor:
     """contract_with_gradients for the MLP, layer by layer, with one ordinary backward.
 
     G(x_c) depends on x_c alone and the backward is linear in its cotangent, so the backward signal of
@@ -111,6 +123,7 @@ def _mlp_contraction(model: MLPEnergy, points: torch.Tensor, v: torch.Tensor, dt
         deltas = torch.autograd.grad(x.sum(), outputs)  # each (M, out)
     by_param = {}
     for layer, h, delta in zip(linears, inputs, deltas):
+        between_chunks()  # each layer's sum is R·M·out·in multiply-adds
         by_param[layer.weight] = _weighted_outer_sum(v, delta, h.detach())  # (R, out, in)
         by_param[layer.bias] = v @ delta  # (R, out)
     rows = v.shape[0]

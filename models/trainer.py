@@ -3,6 +3,7 @@ frames as plain data. It knows nothing of sockets or files (minGPT's trainer: it
 not talk); the server and the CLI call it.
 
 Lifecycle: Trainer(config) -> step(n) ... -> frame() at any time -> apply(patch) live -> reset().
+Frames describe the average θ̄ (models/averaging.py, `ema_decay`), not θ: `shown` is that model.
 A blow-up (models/divergence.py: a non-finite or exploding loss, Z or KL) sets state "diverged" with a
 message naming the likely cause; no exception leaves step().
 """
@@ -17,6 +18,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .averaging import ParameterAverage
+from .chunked_mle import accumulate_log_z_gradient, raise_when
 from .config import RunConfig
 from .coverage import noise_coverage
 from .cpc import PairCritic
@@ -47,6 +50,10 @@ BOX_SAMPLES = 50_000    # samples that place the quadrature box of a preset
 
 STOP_CHUNK_TERMS = 2_000_000  # density terms (points × components) between two looks at `stop` (0.2-0.5 s)
 STOP_CHUNK_POINTS = 16_384   # model evaluations between two looks at `stop` in a frame (all of a 128² grid)
+# MLE's log Z on a grid of more than STOP_CHUNK_POINTS cells (custom data up to 512²) runs in chunks of this
+# many cells, forward and backward, with a look at `stop` between them: ~0.6 s per chunk at hidden 256,
+# depth 4 on a loaded VM (one fused pass over 512² cells took 41 s). Smaller grids keep the fused pass.
+STOP_CHUNK_MLE_POINTS = 4_096
 
 
 class Stopped(Exception):
@@ -192,6 +199,7 @@ class Trainer:
             raise ValueError(problem)
         _init_parameters(self.model, init_gen)
         self.model.to(self.device)
+        self.average: ParameterAverage | None = ParameterAverage(self.model)  # θ̄, what frames show
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, foreach=True)
         self._draw_fixed_data()
         self._build_noise()
@@ -298,6 +306,7 @@ class Trainer:
                 with torch.no_grad():
                     self.model.log_z_est.zero_()
                 self.optimizer.state.pop(self.model.log_z_est, None)
+        self.average.restart(self.model)  # the average so far belongs to the old objective (averaging.py)
         if self.state == "done" and self.step_count < new.steps:
             self.state, self.message = "ok", None  # more steps were granted
         elif self.state == "ok" and self.step_count >= new.steps:
@@ -310,17 +319,24 @@ class Trainer:
         config, the frames' generator). `reuse`: an earlier snapshot of this same model, whose parameter
         tensors are overwritten instead of deep-copied. Snapshots cannot step."""
         copied = copy.copy(self)
+        shown = self.shown
         if reuse is not None and reuse._snapshot_of is self.model:
             model = reuse.model
             with torch.no_grad():
-                for mine, theirs in zip(model.parameters(), self.model.parameters()):
+                for mine, theirs in zip(model.parameters(), shown.parameters()):
                     mine.copy_(theirs)
                     mine.requires_grad_(theirs.requires_grad)  # which are θ can change live (energy.set_objective)
         else:
-            model = copy.deepcopy(self.model)
-        copied.model, copied._snapshot_of, copied.optimizer = model, self.model, None
+            model = copy.deepcopy(shown)
+        copied.model, copied._snapshot_of, copied.optimizer, copied.average = model, self.model, None, None
         copied._views = {n: copy.copy(view) for n, view in self._views.items()}
         return copied
+
+    @property
+    def shown(self) -> nn.Module:
+        """The model frames describe: the average θ̄ (models/averaging.py; θ itself when ema_decay = 0
+        or right after a build or change). A snapshot's own model is already that copy."""
+        return self.model if self.average is None else self.average.model
 
     def reset(self) -> None:
         """Back to step 0 with a fresh model from the same config (also clears a divergence)."""
@@ -351,6 +367,7 @@ class Trainer:
                 self._loss_reference = value
             loss.backward()
             self.optimizer.step()
+            self.average.update(self.model, self.config.ema_decay)
             self.last_loss = value
             self.step_count += 1
             taken += 1
@@ -441,6 +458,10 @@ class Trainer:
         x_data = self.fixed_data[data_rows] if data_rows is not None else self._draw_data(batch, self.gen)  # (B, d)
         if cfg.method == "mle":
             quadrature = self.mle_grid
+            if quadrature.size > STOP_CHUNK_POINTS:  # ∇ log Z into .grad chunk by chunk; backward adds the data's
+                log_z_true = accumulate_log_z_gradient(self.model, quadrature, STOP_CHUNK_MLE_POINTS,
+                                                       raise_when(self.stop, Stopped))
+                return mle_loss(self.model(x_data), log_z_true)
             g = self.model(torch.cat([x_data, quadrature.points]))  # one forward: data and grid
             log_z_true = quadrature.log_integral(g[batch:])
             return mle_loss(g[:batch], log_z_true)
@@ -502,7 +523,7 @@ class Trainer:
         log_z_true = train.grid.log_integral(g_train)
         has_log_z = cfg.method != "mle"
         out = {
-            "log_z_est": float(self.model.log_z_est.detach()) if has_log_z else None,
+            "log_z_est": float(self.shown.log_z_est.detach()) if has_log_z else None,
             "log_z_true": _scalar(log_z_true),
             "kl": _scalar(train.grid.kl(train.log_pd, g_train - log_z_true)),
             "noise_coverage": noise_coverage(train.log_pd, train.log_q, cfg.nr),  # share of p_d that N_r q reaches
@@ -511,7 +532,7 @@ class Trainer:
             return out
         g = g_train if view is train else self._model_on(view.grid.points)  # (M,)
         log_p = g - log_z_true
-        log_z_est = self.model.log_z_est.double() if has_log_z else log_z_true
+        log_z_est = self.shown.log_z_est.double() if has_log_z else log_z_true
         posterior = torch.sigmoid(nce_logit(g, log_z_est, view.log_q, cfg.nr))  # P(C=1|x), the model's own
         shape = (view.grid.n, view.grid.n) if self.dim == 2 else (view.grid.n,)
         data_points = self._draw_data(POINTS_SHOWN, self.view_gen)
@@ -536,7 +557,7 @@ class Trainer:
         for part in points.split(STOP_CHUNK_POINTS):
             if parts and self.stop():
                 raise Stopped()
-            parts.append(self.model(part))
+            parts.append(self.shown(part))
         return torch.cat(parts).double()
 
     def _static_arrays(self, view: _GridView) -> dict:
@@ -551,12 +572,12 @@ class Trainer:
         estimates = []
         for _ in range(4):  # average a few fresh batches: the per-step loss is noisy
             pairs = self._draw_data(cfg.batch_size, self.view_gen)
-            estimates.append(math.log(cfg.batch_size) - float(cpc_loss(self.model.scores(pairs[:, :1], pairs[:, 1:]))))
+            estimates.append(math.log(cfg.batch_size) - float(cpc_loss(self.shown.scores(pairs[:, :1], pairs[:, 1:]))))
         out = {"mi_estimate": sum(estimates) / len(estimates), "mi_true": cfg.mi, "mi_cap": math.log(cfg.batch_size)}
         if view is None:
             return out
         points = view.grid.points
-        critic = self.model.pair_score(points[:, :1], points[:, 1:])  # f(x, y) on the grid
+        critic = self.shown.pair_score(points[:, :1], points[:, 1:])  # f(x, y) on the grid
         shape = (view.grid.n, view.grid.n)
         return {
             **out,
@@ -576,8 +597,8 @@ class Trainer:
         dtype = torch.float64 if self.dim == 1 else GRAD_DTYPE_2D
         view = self.view(n)
         nr_values = NR_LADDER + [self.config.nr]
-        g_mle, g_nce = population_gradients(self.model, view.grid.points64, view.grid.log_cell,
-                                            view.log_pd, view.log_q, nr_values, dtype)
+        g_mle, g_nce = population_gradients(self.shown, view.grid.points64, view.grid.log_cell,
+                                            view.log_pd, view.log_q, nr_values, dtype, raise_when(self.stop, Stopped))
         cos, ratio = compare(g_mle, g_nce)
         cos_list, ratio_list = _plain(cos), _plain(ratio)
         return {"nr": NR_LADDER, "cos": cos_list[:-1], "norm_ratio": ratio_list[:-1],

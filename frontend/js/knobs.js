@@ -32,6 +32,9 @@ const UI = {
   depth: { section: 'Model', label: 'Depth (hidden layers)', widget: 'slider', step: 1 },
   lr: { section: 'Training', label: 'Learning rate', widget: 'slider', scale: 'log', min: 1e-4, max: 1, step: 0.01 },
   lr_decay: { section: 'Training', label: 'Cosine learning-rate decay', widget: 'check' },
+  ema_decay: { section: 'Training', label: 'Average θ for the plots (EMA decay)', widget: 'slider', step: 0.005,
+    hint: c => (c.ema_decay > 0 ? `Plots show θ averaged over ~${Math.round(1 / (1 - c.ema_decay))} steps.`
+      : 'Plots show θ itself, with Adam’s step-to-step wobble.') },
   batch_size: { section: 'Training', label: 'Batch size', widget: 'slider', scale: 'log2' },
   steps: { section: 'Training', label: 'Steps', widget: 'number' },
   seed: { section: 'Training', label: 'Seed', widget: 'number' },

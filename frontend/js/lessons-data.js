@@ -108,7 +108,7 @@ export const LESSONS = [
       3–15 nats (by seed) and the true log Z has climbed (to 19 with seed 0), while log Ẑ hardly moves. p<sub>θ</sub> has
       left the right mode, so there it falls below N<sub>r</sub>q and the weight rises (to ≈ 1 with seed 0); over the left
       mode, where p<sub>θ</sub> piled up, it stays at 0. Later steps undo some of it, unevenly: at step 600 KL is about 0.25 with
-      seeds 1–2, still 3–8 with seeds 0 and 3.</p>
+      seeds 1–2, still 3–9 with seeds 0 and 3.</p>
       <p class="watch">Watch the weight panel (0 over the left mode, up to 1 over the right one that p<sub>θ</sub> has left),
       the density panel (p<sub>θ</sub> leaves the data) and the KL panel (it climbs). Move the q location back towards 0
       and see learning start.</p>`,

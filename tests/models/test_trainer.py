@@ -133,8 +133,9 @@ def test_rejected_patch_changes_nothing():
 def test_non_finite_loss_ends_in_diverged_state_and_reset_recovers():
     trainer = Trainer(RunConfig(steps=500))
     trainer.step(5)
-    with torch.no_grad():
-        trainer.model.head.bias.fill_(float("nan"))
+    with torch.no_grad():  # θ and the average θ̄ the frames show (averaging.py)
+        for model in (trainer.model, trainer.shown):
+            model.head.bias.fill_(float("nan"))
     taken = trainer.step(10)  # no exception
     assert taken == 0 and trainer.state == "diverged"
     assert "step 5" in trainer.message and "lr" in trainer.message
@@ -203,8 +204,8 @@ def test_mle_log_z_on_its_coarser_grid_matches_the_training_grid(preset):
     trained = _log_z_float64(trainer.model, trainer.mle_grid) - _log_z_float64(trainer.model, trainer.grid)
     assert abs(trained) < 1e-4, trained
 
-    with torch.no_grad():
-        g_train = trainer.model(trainer.grid.points).double()
+    with torch.no_grad():  # frames describe the average θ̄ (averaging.py)
+        g_train = trainer.shown(trainer.grid.points).double()
     assert trainer.frame(with_grad=False)["log_z_true"] == float(trainer.grid.log_integral(g_train))
 
 
@@ -238,7 +239,7 @@ def test_2d_gradient_frame_matches_the_float64_comparison():
     grad = trainer.gradient_frame()
     assert grad["nr"] == NR_LADDER and len(grad["cos"]) == len(grad["norm_ratio"]) == 13
     view = trainer.view(GRAD_GRID_2D)
-    g_mle, g_nce = population_gradients(trainer.model, view.grid.points64, view.grid.log_cell, view.log_pd,
+    g_mle, g_nce = population_gradients(trainer.shown, view.grid.points64, view.grid.log_cell, view.log_pd,
                                         view.log_q, NR_LADDER + [3.0], torch.float64)
     cos, ratio = compare(g_mle, g_nce)
     assert grad["cos"] + [grad["cos_current"]] == pytest.approx(cos.tolist(), abs=1e-6)

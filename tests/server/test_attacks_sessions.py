@@ -11,7 +11,9 @@ import time
 import httpx
 import pytest
 
+from models import trainer as trainer_module
 from models.kde_budget import MAX_KDE_TERMS
+from models.trainer import Stopped
 from server import runner as runner_module
 
 from .conftest import FAST, session_threads, wait_until
@@ -131,3 +133,36 @@ def test_the_issue_repro_is_refused_before_any_work(live_server, client_for, row
     assert "rows × grid cells ≤ 1e8" in client.wait_type("error", timeout=10)["message"]
     client.send({"type": "start", "config": FAST})  # the session is still there
     assert client.wait_type("config", timeout=20)["rebuilt"] is True
+
+
+def test_a_closed_session_cuts_a_heavy_mle_step_short(make_server, client_for, monkeypatch):
+    # one MLE step on a 2-D upload at grid 512 with the widest, deepest model: its log Z over 262,144
+    # cells was one forward and backward of ~40 s; now it runs in chunks with a look at the stop flag
+    entered, outcomes = threading.Event(), []
+    original = trainer_module.accumulate_log_z_gradient
+
+    def watched(*args, **kwargs):
+        entered.set()
+        try:
+            result = original(*args, **kwargs)
+        except Stopped:
+            outcomes.append("stopped")
+            raise
+        outcomes.append("finished")
+        return result
+
+    monkeypatch.setattr(trainer_module, "accumulate_log_z_gradient", watched)
+    server = make_server()
+    hub = server.app.state.hub
+    handle = _upload_2d(server, 100)  # 100 rows × 512² cells: 2.6e7 kernel terms, within the KDE bound
+    before = len(session_threads())
+    client = client_for(server)
+    session = _only_session(hub)
+    client.send({"type": "start", "config": {"data": "custom", "data_file": handle, "grid": 512, "method": "mle",
+                                             "hidden": 256, "depth": 4}})
+    assert entered.wait(60), "the MLE step never began"
+    client.close()
+    wait_until(session.runner.stopping, 10, "the session to see its socket close")
+    wait_until(lambda: not session.runner.is_alive(), 60, "the thread to stop")
+    assert outcomes == ["stopped"], outcomes  # the step in progress was abandoned, not finished
+    wait_until(lambda: hub.active == 0 and len(session_threads()) == before, 10, "the session to leave")

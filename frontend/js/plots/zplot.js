@@ -1,28 +1,9 @@
 // The normaliser panel: the learned log Ẑ against the true log Z (quadrature) over steps, gap shaded.
 // MLE has no learned Z (only the truth); InfoNCE's log Ẑ is a flat line its loss cannot move.
-// Both wobble from frame to frame with the minibatch noise of Adam's steps (about ±0.03 per 10 steps late in
-// a default NCE run, as much under MLE or with log Ẑ held): the raw values are drawn faintly, their centred
-// moving averages on top, so the gap between them stays readable. Centred (not trailing), so the fast
-// early fall of log Z is drawn where it happens, not dragged behind.
+// Each frame describes the average θ̄ of the last ~1/(1 − ema_decay) steps (models/averaging.py), so the
+// curves are drawn as they come: Adam's step-to-step wobble (±0.03–0.06 per 10 steps on bimodal NCE with
+// ema_decay = 0) is averaged away in θ itself, not hidden by smoothing the plot.
 import { COLORS, axis, draw, emptyNote, layout, legendBelow, lineMode, title } from './theme.js';
-
-export const Z_HALF_WINDOW = 5; // frames on each side of a point in its mean
-
-/** Mean of values[i − h … i + h] with h = min(half, i, n − 1 − i) (symmetric, so a trend is not shifted;
- *  the ends are less smoothed), over the non-null values; null stays null. */
-export function centredMean(values, half = Z_HALF_WINDOW) {
-  const n = values.length;
-  return values.map((v, i) => {
-    if (v === null || v === undefined) return null;
-    const h = Math.min(half, i, n - 1 - i);
-    let sum = 0;
-    let count = 0;
-    for (let j = i - h; j <= i + h; j += 1) {
-      if (values[j] !== null && values[j] !== undefined) { sum += values[j]; count += 1; }
-    }
-    return sum / count;
-  });
-}
 
 const RECENT = 0.9; // the y range fits the last 90% of the run (the first steps' log Z swings widely)
 
@@ -51,22 +32,14 @@ export function drawZ(el, runs) {
     const label = single ? '' : `${run.label}: `;
     const hasEst = est.some(v => v !== null);
     const estColor = single ? COLORS.self : run.color;
-    data.push({ type: 'scatter', mode: lineMode(truth), x: step, y: truth, name: `${label}log Z, each frame`,
-      uid: `ztrue-raw-${run.id}`, line: { color, width: 1 }, opacity: 0.35, showlegend: false,
-      hovertemplate: 'step %{x}<br>log Z = %{y:.4f} (this frame)<extra></extra>' });
-    if (hasEst) {
-      data.push({ type: 'scatter', mode: lineMode(est), x: step, y: est, name: `${label}log Ẑ, each frame`,
-        uid: `zest-raw-${run.id}`, line: { color: estColor, width: 1, dash: 'dash' }, opacity: 0.35, showlegend: false,
-        hovertemplate: 'step %{x}<br>log Ẑ = %{y:.4f} (this frame)<extra></extra>' });
-    }
-    data.push({ type: 'scatter', mode: lineMode(truth), x: step, y: centredMean(truth), name: `${label}log Z (true, moving average)`,
+    data.push({ type: 'scatter', mode: lineMode(truth), x: step, y: truth, name: `${label}log Z (true)`,
       uid: `ztrue-${run.id}`, line: { color, width: 2.5 },
-      hovertemplate: 'step %{x}<br>log Z ≈ %{y:.4f} (moving average)<br>log ∫ e<sup>G</sup> over the grid’s box, by quadrature<extra></extra>' });
+      hovertemplate: 'step %{x}<br>log Z = %{y:.4f}<br>log ∫ e<sup>G</sup> over the grid’s box, by quadrature<extra></extra>' });
     if (hasEst) {
-      data.push({ type: 'scatter', mode: lineMode(est), x: step, y: centredMean(est), name: `${label}log Ẑ (learned, moving average)`,
+      data.push({ type: 'scatter', mode: lineMode(est), x: step, y: est, name: `${label}log Ẑ (learned)`,
         uid: `zest-${run.id}`, line: { color: estColor, width: 2.5, dash: 'dash' },
         fill: single ? 'tonexty' : 'none', fillcolor: 'rgba(213,94,0,0.14)',
-        hovertemplate: 'step %{x}<br>log Ẑ ≈ %{y:.4f} (moving average)<extra></extra>' });
+        hovertemplate: 'step %{x}<br>log Ẑ = %{y:.4f}<extra></extra>' });
       if (run.method === 'infonce') {
         annotations.push({ x: step[step.length - 1], y: est[est.length - 1], xanchor: 'right', yanchor: 'bottom',
           text: 'flat: InfoNCE cannot move log Ẑ', showarrow: false, font: { color: single ? COLORS.self : run.color } });
