@@ -8,6 +8,18 @@ import pytest
 HISTORY_KEYS = {"step", "loss", "log_z_est", "log_z_true", "kl", "grad_cos", "grad_norm_ratio", "mi_estimate", "mi_true"}
 
 
+def _main(tmp_path, capsys, config: dict, command: str = "run") -> tuple[int, str, object]:
+    """server.cli.main in this process (`python -m server.cli` is `sys.exit(main())`, and the tests that
+    train go through it): the exit code, stderr and the --out path, without a 4 s torch import per call."""
+    from server.cli import main
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(config))
+    out = tmp_path / "out.json"
+    capsys.readouterr()
+    code = main([command, "--config", str(cfg), "--out", str(out)])
+    return code, capsys.readouterr().err, out
+
+
 def _run(tmp_path, config: dict, *extra):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps(config))
@@ -18,15 +30,17 @@ def _run(tmp_path, config: dict, *extra):
 
 
 def test_run_writes_result_json_with_z_learned(tmp_path):
-    proc, out = _run(tmp_path, {"method": "nce", "data": "bimodal", "steps": 1500, "grid": 128})
+    """600 steps (the lr decays over them) take bimodal NCE from |log Ẑ − log Z| ≈ 1.6 to ≤ 0.006 and
+    KL ≤ 0.003 (seeds 0–2, measured with models.trainer.Trainer): well inside the bounds below."""
+    proc, out = _run(tmp_path, {"method": "nce", "data": "bimodal", "steps": 600, "grid": 128})
     assert proc.returncode == 0, proc.stderr
-    assert "1500/1500 steps" in proc.stderr  # the progress bar
+    assert "600/600 steps" in proc.stderr  # the progress bar
     result = json.loads(out.read_text())
     assert result["device"] == "cpu" and result["steps_per_s"] > 0
-    assert result["config"]["nr"] == 10.0 and result["config"]["steps"] == 1500  # the effective config
+    assert result["config"]["nr"] == 10.0 and result["config"]["steps"] == 600  # the effective config
     history = result["history"]
     assert set(history[0]) == HISTORY_KEYS
-    assert history[0]["step"] == 0 and history[-1]["step"] == 1500
+    assert history[0]["step"] == 0 and history[-1]["step"] == 600
     assert [row["step"] for row in history] == sorted({row["step"] for row in history})
     assert history[0]["mi_estimate"] is None and history[0]["log_z_est"] == 0.0
     final = result["final"]
@@ -42,24 +56,24 @@ def test_run_on_a_custom_csv_2d(tmp_path):
     import torch
     xs = torch.randn(300, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 0.5])
     (tmp_path / "points.csv").write_text("x,y\n" + "\n".join(f"{a:.5f},{b:.5f}" for a, b in xs.tolist()))
-    proc, out = _run(tmp_path, {"method": "mle", "data": "custom", "data_file": "points.csv", "steps": 50, "grid": 32},
-                     "--quiet")
+    proc, out = _run(tmp_path, {"method": "mle", "data": "custom", "data_file": "points.csv", "steps": 10, "grid": 32},
+                     "--quiet")  # 10 steps: what is checked is the 2-D custom-data path, not the fit
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["p_d"] == "kde" and len(result["final"]["grid"]["axes"]) == 2
     assert len(result["final"]["grid"]["log_p"]) == 32 * 32  # row-major flat
 
 
-def test_bad_config_exits_2_naming_the_field(tmp_path):
-    proc, out = _run(tmp_path, {"nr": 5000, "steps": 10})
-    assert proc.returncode == 2 and not out.exists()
-    assert "nr: Input should be less than or equal to 1000" in proc.stderr
+def test_bad_config_exits_2_naming_the_field(tmp_path, capsys):
+    code, stderr, out = _main(tmp_path, capsys, {"nr": 5000, "steps": 10})
+    assert code == 2 and not out.exists()
+    assert "nr: Input should be less than or equal to 1000" in stderr
 
 
-def test_bad_csv_exits_2_naming_the_line(tmp_path):
+def test_bad_csv_exits_2_naming_the_line(tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("x\n" + "\n".join(str(i) for i in range(30)) + "\noops\n")
-    proc, _ = _run(tmp_path, {"data": "custom", "data_file": "bad.csv", "steps": 10})
-    assert proc.returncode == 2 and "line 32: 'oops' is not a number" in proc.stderr
+    code, stderr, out = _main(tmp_path, capsys, {"data": "custom", "data_file": "bad.csv", "steps": 10})
+    assert code == 2 and "line 32: 'oops' is not a number" in stderr and not out.exists()
 
 
 def test_sweep_writes_sweep_result_json(tmp_path):
@@ -79,15 +93,12 @@ def test_sweep_writes_sweep_result_json(tmp_path):
     assert all(p["noise"] == {"noise": "data"} and p["ci"][0] < p["ci"][1] for p in result["points"])
 
 
-def test_a_bad_sweep_exits_2_naming_the_fields(tmp_path):
-    cfg = tmp_path / "sweep.json"
-    cfg.write_text(json.dumps({"experiment": "ranking", "k": [0, 4], "reps": "many"}))
-    proc = subprocess.run([sys.executable, "-m", "server.cli", "sweep", "--config", str(cfg), "--out",
-                           str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "reps: Input should be a valid integer" in proc.stderr and "k.0: Input should be greater than or equal to 1" \
-        in proc.stderr
-    assert not (tmp_path / "x.json").exists()
+def test_a_bad_sweep_exits_2_naming_the_fields(tmp_path, capsys):
+    code, stderr, out = _main(tmp_path, capsys, {"experiment": "ranking", "k": [0, 4], "reps": "many"}, "sweep")
+    assert code == 2
+    assert "reps: Input should be a valid integer" in stderr and "k.0: Input should be greater than or equal to 1" \
+        in stderr
+    assert not out.exists()
 
 
 def test_help_does_not_import_torch():
