@@ -64,8 +64,10 @@ export class CompareBar {
       });
     }
     const common = this.clock ? this.clock.commonStep() : null;
+    const latestSteps = new Set(runs.map(run => (run.frame ? run.frame.step : null)));
     for (const { run, cells } of this.rows) {
-      const f = (common !== null && this.clock.frameAt(run, common)) || run.frame || {};
+      // the runs at one step, or nothing: the latest frames only while they agree (before the first settled one)
+      const f = common !== null ? this.clock.frameAt(run, common) : latestSteps.size === 1 ? run.frame || {} : {};
       const latest = run.frame || {};
       const seconds = this.clock ? this.clock.seconds.get(run.id) : undefined;
       const gap = f.log_z_est !== null && f.log_z_est !== undefined && f.log_z_true !== null && f.log_z_true !== undefined

@@ -123,16 +123,16 @@ export class Lockstep {
     return reached && this.frameAt(run, stepOf(run)) !== null;
   }
 
-  /** The step every compared run has settled at (null before the first one). */
+  /** The latest step every compared run has a settled frame of (null before there is one). While a round
+   *  is in flight the runs settle a few ms apart: until the last one has, this is the previous round's step. */
   commonStep() {
     const runs = this.runs();
-    const steps = runs.map(run => {
-      const kept = this.frames.get(run.id);
-      return kept && kept.length ? kept[kept.length - 1].step : null;
-    });
-    if (steps.some(s => s === null)) return null;
-    const common = Math.min(...steps);
-    return runs.every(run => this.frames.get(run.id).some(f => f.step === common)) ? common : null;
+    let common = null;
+    for (const [i, run] of runs.entries()) {
+      const steps = new Set((this.frames.get(run.id) || []).map(f => f.step));
+      common = i === 0 ? steps : new Set([...common].filter(step => steps.has(step)));
+    }
+    return common && common.size ? Math.max(...common) : null;
   }
 
   /** A run's frame at the common step (the table shows these), or null. */

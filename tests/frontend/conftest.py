@@ -2,7 +2,13 @@
 
 Every test's page is watched: console errors, uncaught page errors and Content-Security-Policy
 violations fail the test at teardown (a test that provokes an error on purpose lists it in
-`page.allowed_errors`). Screenshots go to test-artifacts/ (gitignored).
+`page.allowed_errors`). Screenshots go to test-artifacts/ (gitignored; each test writes its own names,
+so xdist workers never write the same file).
+
+A page load costs seconds of CPU (most of it evaluating the 4.8 MB Plotly bundle), so tests that only
+read one state, or that begin with an action which resets the state they check (a lesson's pick),
+share one page: a module- or session-scoped fixture opens it, and `watched_test` still fails each test
+on the errors that appear during it. Each xdist worker opens its own, on its own server and free port.
 
 No Chromium at /usr/bin/chromium: the browser tests are skipped, except under CI=true, where they fail.
 """
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -54,27 +61,90 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def context(browser):
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+def watched_context(browser, viewport: dict = VIEWPORT):
+    """A new browser context whose pages are watched: console errors and uncaught page errors go to
+    `context.problems`, CSP violations to each page's `window.__cspViolations`."""
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
     context.problems = []
     context.allowed_errors = []
     context.on("console", lambda msg: context.problems.append(f"console.error: {msg.text}") if msg.type == "error" else None)
     context.on("weberror", lambda error: context.problems.append(f"page error: {error.error}"))
     context.add_init_script(CSP_WATCH)
-    yield context
+    return context
+
+
+def csp_violations(context, since: dict | None = None) -> list:
+    """Every CSP violation recorded by the context's open pages (after the first since[page] of a page)."""
     violations = []
+    for page, seen in page_violations(context).items():
+        violations += seen[(since or {}).get(page, 0):]
+    return violations
+
+
+def page_violations(context) -> dict:
+    """{page: its CSP violations} for the context's open pages."""
+    found = {}
     for page in context.pages:
         if not page.is_closed():
             try:
-                violations += page.evaluate("window.__cspViolations || []")
+                found[page] = page.evaluate("window.__cspViolations || []")
             except Exception:  # a page that is navigating away
                 pass
-    context.close()
-    unexpected = [p for p in context.problems if not any(re.search(a, p) for a in context.allowed_errors)]
+    return found
+
+
+def assert_clean(context, violations: list, problems: list) -> None:
+    """No CSP violation and no browser error other than the ones the test allowed."""
+    unexpected = [p for p in problems if not any(re.search(a, p) for a in context.allowed_errors)]
     assert not violations, f"CSP violations: {violations}"
     assert not unexpected, "errors in the browser:\n" + "\n".join(unexpected)
+
+
+@pytest.fixture
+def context(browser):
+    context = watched_context(browser)
+    yield context
+    violations = csp_violations(context)
+    context.close()
+    assert_clean(context, violations, context.problems)
+
+
+@contextmanager
+def default_server():
+    """A server with default settings for the life of a shared page (the live_server fixture is per test)."""
+    from server.background import BackgroundServer
+
+    background = BackgroundServer()
+    try:
+        yield background.start()
+    finally:
+        background.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server():
+    """A server with default settings shared by one module's tests: for tests that share one page."""
+    with default_server() as url:
+        yield url
+
+
+@contextmanager
+def watched_test(context):
+    """One test on a context that outlives it: fails the test on the browser errors and CSP violations
+    that appeared during it (not those of earlier tests); then closes the pages it opened and forgets
+    the errors it allowed."""
+    before = set(context.pages)
+    seen_problems = len(context.problems)
+    seen_violations = {page: len(found) for page, found in page_violations(context).items()}
+    try:
+        yield
+        assert_clean(context, csp_violations(context, seen_violations), context.problems[seen_problems:])
+    finally:
+        context.allowed_errors.clear()
+        for page in context.pages:
+            if page not in before:
+                page.close()
 
 
 @pytest.fixture

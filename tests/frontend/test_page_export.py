@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import Driver, watched_context, watched_test
+
 pytestmark = pytest.mark.timeout(150)
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -54,8 +56,28 @@ def trained(driver, live_server, **knobs):
     return driver.page
 
 
-def test_a_panel_png_downloads_at_twice_its_size_on_the_page(live_server, driver):
-    page = trained(driver, live_server)
+@pytest.fixture(scope="module")
+def trained_page(browser, module_server):
+    """One run trained past step 40 at N_r = 5 and paused, opened once for the three exports below: they
+    only read it (a page load and its training cost seconds of CPU each)."""
+    context = watched_context(browser)
+    driver = Driver(context.new_page())
+    with watched_test(context):
+        trained(driver, module_server, nr=5)
+    yield driver
+    context.close()
+
+
+@pytest.fixture
+def exporter(trained_page):
+    """The trained page for one test, which fails on the browser errors that appear during it."""
+    with watched_test(trained_page.page.context):
+        assert trained_page.text("status") == "paused"  # as trained: no earlier test moved it on
+        yield trained_page
+
+
+def test_a_panel_png_downloads_at_twice_its_size_on_the_page(exporter):
+    page = exporter.page
     for name in ("density", "kl"):  # one in view, one that may be below the fold
         plot = page.locator(f'[data-testid="{name}-plot"]')
         name_, data = download_bytes(page, f"export-png-{name}")
@@ -67,8 +89,8 @@ def test_a_panel_png_downloads_at_twice_its_size_on_the_page(live_server, driver
         assert len(data) > 5_000
 
 
-def test_the_dashboard_png_composes_every_panel(live_server, driver):
-    page = trained(driver, live_server)
+def test_the_dashboard_png_composes_every_panel(exporter):
+    page = exporter.page
     _, panel = download_bytes(page, "export-png-density")
     name, dashboard = download_bytes(page, "export-dashboard")
     assert name.endswith("-dashboard.png")
@@ -82,8 +104,8 @@ def test_the_dashboard_png_composes_every_panel(live_server, driver):
     (ARTIFACTS / "dashboard-export.png").write_bytes(dashboard)  # to look at
 
 
-def test_the_report_is_one_offline_html_file_with_config_and_numbers(live_server, driver, context):
-    page = trained(driver, live_server, nr=5)
+def test_the_report_is_one_offline_html_file_with_config_and_numbers(exporter):
+    driver, page = exporter, exporter.page
     step = driver.step_count()
     name, data = download_bytes(page, "export-report")
     assert name.endswith("-report.html")
@@ -102,7 +124,7 @@ def test_the_report_is_one_offline_html_file_with_config_and_numbers(live_server
         assert label in html
 
     # opened later, with no server and no network: every image shows
-    fresh = context.new_page()
+    fresh = page.context.new_page()
     requests = []
     fresh.on("request", lambda request: requests.append(request.url))
     fresh.route("**/*", lambda route: route.abort())

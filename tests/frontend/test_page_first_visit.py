@@ -30,10 +30,15 @@ def test_play_and_pause_are_one_toggle(live_server, driver):
     driver.shot("first-visit-toggle")
 
 
-def test_reset_clears_steps_per_second(live_server, driver):
+def test_the_step_0_density_note_explains_the_starting_guess_and_reset_clears_steps_per_second(live_server, driver):
+    """One page load for both: the notes at step 0, while running, and after Reset."""
     page = driver.open(live_server).page
     assert driver.text("steps-per-s") == "–"
+    note = driver.wait_text("density-note", "step 0")
+    assert "×" not in note and "guess" in note  # no unexplained scale factor before training
     driver.click("play")
+    driver.wait_steps_above(5)
+    driver.wait_text("density-note", r"p_θ × \d")  # once training runs, the learned-Z scale is shown
     driver.wait_text("steps-per-s", r"^\d+$")  # measured after half a second of stepping
     assert int(driver.text("steps-per-s")) > 0
     driver.click("pause")
@@ -42,15 +47,6 @@ def test_reset_clears_steps_per_second(live_server, driver):
     driver.wait_text("step-count", "^0$")
     driver.wait_text("steps-per-s", "^–$")  # no speed measured since the reset: no stale number
     assert page.is_visible('[data-testid="play"]')
-
-
-def test_the_step_0_density_note_explains_the_starting_guess(live_server, driver):
-    driver.open(live_server)
-    note = driver.wait_text("density-note", "step 0")
-    assert "×" not in note and "guess" in note  # no unexplained scale factor before training
-    driver.click("play")
-    driver.wait_steps_above(5)
-    driver.wait_text("density-note", r"p_θ × \d")  # once training runs, the learned-Z scale is shown
 
 
 def test_the_start_here_hint_shows_once_and_points_at_lesson_1(live_server, driver):

@@ -6,13 +6,33 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, Driver, watched_context, watched_test
 
 pytestmark = pytest.mark.timeout(150)
 
 LESSON_IDS = ["nce-learns-z", "nr-to-mle", "narrow-noise", "far-noise", "infonce-z", "cpc-ceiling",
               "mle-vs-nce-2d", "classifier", "z-equals-one"]
 ROOM = {"width": 1280, "height": 720}
+
+
+@pytest.fixture(scope="module")
+def room_page(browser, module_server):
+    """The room: one page at 1280x720 in large text, opened once for the tests below (a page load costs
+    seconds of CPU); each test picks its lesson on it, and a pick starts that lesson's run afresh."""
+    context = watched_context(browser, ROOM)
+    driver = Driver(context.new_page())
+    with watched_test(context):
+        driver.open(module_server)
+        driver.click("large-text")
+    yield driver
+    context.close()
+
+
+@pytest.fixture
+def room(room_page):
+    """The room's page for one test, which fails on the browser errors that appear during it."""
+    with watched_test(room_page.page.context):
+        yield room_page
 
 
 def lesson_field(page, lesson: str, field: str):
@@ -159,11 +179,9 @@ def test_a_lesson_does_not_announce_its_own_rebuild_but_a_user_change_does(live_
     assert "Rebuilt the model for hidden" in driver.wait_message("Rebuilt the model for hidden")
 
 
-def test_equations_do_not_stretch_their_parentheses_and_fit_the_card(live_server, driver):
-    page = driver.page
-    page.set_viewport_size(ROOM)
-    driver.open(live_server)
-    driver.click("large-text")
+def test_equations_do_not_stretch_their_parentheses_and_fit_the_card(room):
+    driver, page = room, room.page
+    assert page.viewport_size == ROOM and page.evaluate("document.documentElement.classList.contains('large')")
     checked = 0
     for lesson in LESSON_IDS:
         driver.click(f"lesson-{lesson}")
@@ -198,20 +216,24 @@ def test_equations_do_not_stretch_their_parentheses_and_fit_the_card(live_server
 
 
 @pytest.mark.parametrize("lesson", LESSON_IDS)
-def test_every_lesson_at_1280x720_in_large_text(live_server, driver, lesson):
+def test_every_lesson_at_1280x720_in_large_text(room, lesson):
     """The room: 1280x720, large text, the lesson held at its step. The watched panel and its callout are
     in view, the top bar and the lessons strip are one row each. Screenshot: test-artifacts/lesson-<id>-1280.png."""
-    page = driver.page
-    page.set_viewport_size(ROOM)
-    driver.open(live_server)
-    driver.click("large-text")
+    driver, page = room, room.page
+    assert page.viewport_size == ROOM and page.evaluate("document.documentElement.classList.contains('large')")
     pause = lesson_field(page, lesson, "pause")
     watch = lesson_field(page, lesson, "watch")
+    rev = driver.config_rev()
     driver.click(f"lesson-{lesson}")
-    wait_held(driver, pause)
+    driver.wait_rev_above(rev)  # the lesson's run started (the page may still show an earlier lesson's run)
+    # the pick rewrote the card ("Training to step ..."); only this run's frames can make it say "Held"
+    page.wait_for_function("n => document.querySelector('[data-testid=lesson-progress]').textContent"
+                           ".includes(`Held at step ${n}`)", arg=pause, timeout=90_000)
     page.wait_for_function(
         """testid => ((document.querySelector(`[data-testid="${testid}"]`).layout || {}).annotations || [])
                        .some(a => a.name === 'lesson-callout')""", arg=f"{watch}-plot")
+    wait_held(driver, pause)
+    assert page.evaluate("document.querySelector('#lesson-card').dataset.lesson") == lesson
     where = card_in_view(page, watch)
     assert where["lessonBottom"] - 1 <= where["top"] < where["mainBottom"] - 150, where
     rows = page.evaluate("""() => ['.topbar', 'nav.lessons'].map(sel => {

@@ -10,7 +10,8 @@ TEST_IDS = ["play", "pause", "step", "reset", "method", "data", "noise", "nr", "
             "config-rev", "compare", "message"]
 
 
-def test_page_loads_with_every_control_and_holds_at_step_0(live_server, driver):
+def test_page_loads_with_every_control_and_holds_at_step_0_then_play_changes_the_density(live_server, driver):
+    """One page load for both: the page at step 0 (read-only checks), then Play on it."""
     page = driver.open(live_server).page
     for testid in TEST_IDS:
         assert page.locator(f'[data-testid="{testid}"]').count() == 1, testid
@@ -22,14 +23,11 @@ def test_page_loads_with_every_control_and_holds_at_step_0(live_server, driver):
         .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.id)""")
     assert unlabelled == []
     assert page.locator("nav.lessons button").count() >= 6
-    driver.wait_trace("density-plot", "p-model-0")
-    driver.shot("page-loaded")
-
-
-def test_play_raises_the_step_count_and_changes_the_density(live_server, driver):
-    driver.open(live_server)
     before = driver.wait_trace("density-plot", "p-model-0")["y"]
-    page = driver.page
+    driver.shot("page-loaded")
+    assert driver.step_count() == 0 and driver.text("status") == "paused"  # it holds: nothing ran meanwhile
+
+    # Play raises the step count and changes the density
     page.evaluate("() => { document.querySelector('[data-testid=density-plot] .main-svg').dataset.mark = 'kept'; }")
     driver.click("play")
     driver.wait_state("running")
