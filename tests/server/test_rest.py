@@ -12,7 +12,7 @@ from models.data import DATA_PRESETS
 from models.noise import NOISE_FAMILIES
 from models.objectives import METHODS
 from models.trainer import REBUILD_KNOBS
-from server.assets import FRONTEND_DIR, plotly_bundle_path
+from server.assets import FRONTEND_DIR, plotly_bundle_gzipped, plotly_bundle_path
 from server.security import CONTENT_SECURITY_POLICY
 
 from .conftest import raw_get
@@ -70,6 +70,21 @@ def test_the_plotly_bundle_and_the_json_go_out_gzipped(live_server):
     assert schema.headers["content-encoding"] == "gzip" and "knobs" in schema.json()
     plain = httpx.get(f"{live_server}/api/schema", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.json() == schema.json()
+
+
+def test_the_plotly_bundle_is_compressed_once_and_revalidates_with_304(live_server):
+    """A reload asks with the ETag it has and gets 304 and no body; without gzip it gets the plain file."""
+    original = plotly_bundle_path().read_bytes()
+    first = httpx.get(f"{live_server}/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    etag = first.headers["etag"]
+    assert first.content == original and first.headers["cache-control"] == "no-cache"
+    again = httpx.get(f"{live_server}/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    stale = httpx.get(f"{live_server}/vendor/plotly.min.js", headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200 and stale.content == original
+    with httpx.stream("GET", f"{live_server}/vendor/plotly.min.js", headers={"Accept-Encoding": "identity"}) as plain:
+        assert "content-encoding" not in plain.headers and b"".join(plain.iter_raw()) == original
+    assert plotly_bundle_gzipped() is plotly_bundle_gzipped()  # one compression per process
 
 
 @pytest.mark.parametrize("path", ["/api/health", "/api/schema", "/vendor/plotly.min.js", "/no/such/page",
