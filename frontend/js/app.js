@@ -121,7 +121,10 @@ export class App {
   /** Compare off: the main run goes back to the page's own method, running if the runs were. */
   endCompare(running) {
     this.lockstep.clear();
-    if (this.main.method !== this.store.config.method) this.main.set({ method: this.store.config.method });
+    // the method last asked for, not the last accepted: compare's own start may still be unanswered
+    if (this.main.desired && this.main.desired.method !== this.store.config.method) {
+      this.main.set({ method: this.store.config.method });
+    }
     if (running) this.main.play();
   }
 
@@ -149,7 +152,8 @@ export class App {
   // ---------------------------------------------------------------- server replies
   onConfig(run, message, started) {
     if (run === this.main) {
-      this.store.replace(this.mainKnobs(message.config), 'server');
+      // the accepted config with the changes still waiting on it (a start's reply may precede them)
+      this.store.replace(this.mainKnobs(run.desired), 'server');
       if (!started) this.controls.markInvalid([]); // a refused link's fields stay marked while its message shows
       this.status.rev(message.config_rev);
       this.status.total(message.config.steps);

@@ -116,7 +116,7 @@ export class Run extends Emitter {
     this.awaitingStart = false;
     this.pending = null;
     this.config = message.config;
-    this.desired = { ...message.config };
+    this.desired = { ...message.config, ...pending }; // what the run will be once the waiting changes are in
     this.configRev = message.config_rev;
     if (started || message.rebuilt) this.clearView();
     this.emit('config', message, { started });

@@ -116,3 +116,15 @@ def test_the_compare_table_shows_kl_as_the_kl_panel_does(live_server, driver):
         return [...bar.querySelectorAll('tbody tr')].map(tr => tr.children[5].textContent);
       }""")
     assert cells == ["< 1e-3", "< 1e-3", "0.0123"]
+
+
+def test_compare_turned_off_before_its_runs_start_keeps_the_method(live_server, driver):
+    """On and off in one task, so the main run's compare start (method mle) is still unanswered when
+    Compare ends: the page's method must still win once the replies come in (a loaded machine did this)."""
+    page = driver.open(live_server).page
+    rev = driver.config_rev()
+    page.evaluate("() => { const toggle = document.querySelector('[data-testid=compare]'); toggle.click(); toggle.click(); }")
+    driver.wait_rev_above(rev)
+    driver.wait_text("z-note", "gap log")  # the server runs NCE again (MLE's note says it has no learned Z)
+    assert driver.value("method") == "nce" and method_in_hash(page) is None
+    assert page.is_hidden('[data-testid="compare-bar"]')

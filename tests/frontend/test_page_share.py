@@ -33,6 +33,12 @@ def test_a_share_link_opened_in_a_new_page_restores_the_config(live_server, driv
     assert other.page.evaluate("location.hash") == page.evaluate("location.hash")
     other.wait_trace("z-plot", "zest-main")
     other.shot("share-restored-infonce")
+    # InfoNCE: the knobs that mean little for it say so where they are
+    hints = other.page.evaluate("""() => Object.fromEntries(['learn_log_z', 'nr'].map(name =>
+        [name, document.querySelector(`[data-knob="${name}"] .hint`).textContent]))""")
+    assert "no gradient" in hints["learn_log_z"] and "Only the gradient and weight panels" in hints["nr"]
+    other.set_knob("method", "nce")
+    other.page.wait_for_function("() => document.querySelector('[data-knob=learn_log_z] .hint').textContent === ''")
 
 
 def test_a_bad_hash_is_reported_and_the_page_stays_usable(live_server, driver):
