@@ -22,6 +22,15 @@ from torch import nn
 WARMUP = 10  # β_t = min(β, (1 + t) / (WARMUP + t)): the first updates after a restart weigh θ heavily
 
 
+@torch.no_grad()
+def copy_parameters(target: nn.Module, source: nn.Module) -> None:
+    """target's parameters take source's values and requires_grad (which are θ can change live:
+    energy.set_objective). The two modules have the same structure."""
+    for mine, theirs in zip(target.parameters(), source.parameters()):
+        mine.copy_(theirs)
+        mine.requires_grad_(theirs.requires_grad)
+
+
 class ParameterAverage:
     """A copy of a model whose parameters are the running average of another model's."""
 
@@ -35,10 +44,7 @@ class ParameterAverage:
 
     def restart(self, model: nn.Module) -> None:
         """θ̄ = θ (values and which parameters are θ), and the warm-up starts again."""
-        with torch.no_grad():
-            for mine, theirs in zip(self.model.parameters(), model.parameters()):
-                mine.copy_(theirs)
-                mine.requires_grad_(theirs.requires_grad)
+        copy_parameters(self.model, model)
         self.updates = 0
 
     def decay_now(self, decay: float) -> float:

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .averaging import ParameterAverage
+from .averaging import ParameterAverage, copy_parameters
 from .chunked_mle import accumulate_log_z_gradient, raise_when
 from .config import RunConfig
 from .coverage import noise_coverage
@@ -322,10 +322,7 @@ class Trainer:
         shown = self.shown
         if reuse is not None and reuse._snapshot_of is self.model:
             model = reuse.model
-            with torch.no_grad():
-                for mine, theirs in zip(model.parameters(), shown.parameters()):
-                    mine.copy_(theirs)
-                    mine.requires_grad_(theirs.requires_grad)  # which are θ can change live (energy.set_objective)
+            copy_parameters(model, shown)
         else:
             model = copy.deepcopy(shown)
         copied.model, copied._snapshot_of, copied.optimizer, copied.average = model, self.model, None, None
