@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from contextlib import contextmanager
+from typing import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -299,3 +300,49 @@ def inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
 @pytest.fixture
 def driver(page) -> Driver:
     return Driver(page)
+
+
+class SharedDriver(Driver):
+    """A page that several tests use in turn (a page load costs seconds of CPU, mostly Plotly's
+    evaluation). `open` on the server the page already shows does what a pasted link does: it puts the
+    hash in the address bar, and the page restarts from it (new config, step 0, paused) without a reload.
+    Then it dismisses the messages an earlier test left. What else a test changes (large text, presenter
+    mode, a compare bar, a dismissed hint, the scroll) is the test's to undo, or the test keeps a page
+    of its own."""
+
+    def open(self, base: str, small: bool = True, **knobs):
+        if not self.page.url.startswith(f"{base}/"):
+            return super().open(base, small, **knobs)
+        rev = self.text("config-rev")
+        # replaceState + one hashchange: the same path as a link whose hash equals the current one
+        self.page.evaluate("h => { history.replaceState(null, '', h); window.dispatchEvent(new HashChangeEvent('hashchange')); }",
+                           hash_of(**{**(SMALL if small else {}), **knobs}))
+        self.page.wait_for_function(
+            """rev => document.querySelector('[data-testid=config-rev]').textContent !== rev
+                      && document.querySelector('[data-testid=status]').textContent === 'paused'
+                      && document.querySelector('[data-testid=step-count]').textContent === '0'""", arg=rev)
+        self.wait_ready()
+        self.dismiss_messages()
+        return self
+
+    def dismiss_messages(self):
+        """Click every message's close button, as a person clearing the page would."""
+        self.page.evaluate("""() => document.querySelectorAll('[data-testid=message] button[aria-label="Dismiss this message"]')
+                                    .forEach(b => b.click())""")
+        self.page.wait_for_function("() => document.querySelector('[data-testid=message]').children.length === 0")
+
+
+@pytest.fixture(scope="module")
+def shared_page(browser, module_server) -> Iterator[SharedDriver]:
+    """One watched page for a module's tests, on the module's server (see SharedDriver)."""
+    context = watched_context(browser)
+    yield SharedDriver(context.new_page())
+    context.close()
+
+
+@pytest.fixture
+def shared(shared_page) -> Iterator[SharedDriver]:
+    """The module's shared page for one test: it fails on the browser errors that appear during it.
+    Use with `module_server`: `shared.open(module_server, nr=10)`."""
+    with watched_test(shared_page.page.context):
+        yield shared_page
