@@ -80,9 +80,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(max_sessions: int) -> tuple[subprocess.Popen, str]:
+def start_server(max_sessions: int, **settings) -> tuple[subprocess.Popen, str]:
+    """`nce-playground serve` on a free port; settings as NCE_<NAME> variables (e.g. train_slots=1)."""
     port = free_port()
-    env = {**os.environ, "NCE_PORT": str(port), "NCE_MAX_SESSIONS": str(max_sessions)}
+    env = {**os.environ, "NCE_PORT": str(port), "NCE_MAX_SESSIONS": str(max_sessions),
+           **{f"NCE_{name.upper()}": str(value) for name, value in settings.items()}}
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -122,13 +124,13 @@ def summarise(results: list[ClientResult], rounds: int = 1) -> dict:
 
 
 def load_test(clients: int, seconds: float, config: dict | None = None, url: str | None = None,
-              rounds: int = 1) -> dict:
-    """Run the load `rounds` times in a row; with no url, start a server of our own and report its
-    memory too (after each round, so growth across rounds shows a leak)."""
+              rounds: int = 1, **settings) -> dict:
+    """Run the load `rounds` times in a row; with no url, start a server of our own (with these
+    server settings) and report its memory too (after each round, so growth across rounds shows a leak)."""
     config = config or DEFAULT_CONFIG
     proc = None
     if url is None:
-        proc, url = start_server(max_sessions=max(clients, 32))
+        proc, url = start_server(max_sessions=max(clients, 32), **settings)
     http_base = url.replace("ws://", "http://").rsplit("/api/ws", 1)[0]
     try:
         before = rss_mb(proc.pid) if proc else None

@@ -12,9 +12,11 @@ spec.loader.exec_module(load_test_module)
 
 
 def test_sixteen_clients_all_get_frames_and_nothing_leaks():
-    summary = load_test_module.load_test(clients=16, seconds=10, rounds=2,
+    # one training slot: the 16 sessions take turns on one core (the scheduler's fairness is what is
+    # checked), and the other core stays free for the rest of the suite
+    summary = load_test_module.load_test(clients=16, seconds=10, rounds=2, train_slots=1,
                                          config={"method": "nce", "data": "bimodal", "steps": 1_000_000})
-    assert summary["errors"] == []
+    assert summary["errors"] == [], summary
     # no client starves: a fairness condition, not a speed one (a slow or busy machine lowers every rate
     # alike; an absolute floor of 3 frames/s failed at 2.998 on a VM running three times slower than usual)
     assert summary["frames_per_s_min"] > 0.3 * summary["frames_per_s_median"] > 0, summary

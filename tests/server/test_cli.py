@@ -8,15 +8,15 @@ import pytest
 HISTORY_KEYS = {"step", "loss", "log_z_est", "log_z_true", "kl", "grad_cos", "grad_norm_ratio", "mi_estimate", "mi_true"}
 
 
-def _main(tmp_path, capsys, config: dict, command: str = "run") -> tuple[int, str, object]:
-    """server.cli.main in this process (`python -m server.cli` is `sys.exit(main())`, and the tests that
-    train go through it): the exit code, stderr and the --out path, without a 4 s torch import per call."""
+def _main(tmp_path, capsys, config: dict, command: str = "run", *extra) -> tuple[int, str, object]:
+    """server.cli.main in this process (`python -m server.cli` is `sys.exit(main())`, and the first test
+    below goes through it): the exit code, stderr and the --out path, without a 4-7 s start per call."""
     from server.cli import main
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps(config))
     out = tmp_path / "out.json"
     capsys.readouterr()
-    code = main([command, "--config", str(cfg), "--out", str(out)])
+    code = main([command, "--config", str(cfg), "--out", str(out), *extra])
     return code, capsys.readouterr().err, out
 
 
@@ -52,13 +52,15 @@ def test_run_writes_result_json_with_z_learned(tmp_path):
     assert grad["cos"][-1] > grad["cos"][0]
 
 
-def test_run_on_a_custom_csv_2d(tmp_path):
+def test_run_on_a_custom_csv_2d(tmp_path, capsys):
     import torch
     xs = torch.randn(300, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 0.5])
     (tmp_path / "points.csv").write_text("x,y\n" + "\n".join(f"{a:.5f},{b:.5f}" for a, b in xs.tolist()))
-    proc, out = _run(tmp_path, {"method": "mle", "data": "custom", "data_file": "points.csv", "steps": 10, "grid": 32},
-                     "--quiet")  # 10 steps: what is checked is the 2-D custom-data path, not the fit
-    assert proc.returncode == 0, proc.stderr
+    # 10 steps: what is checked is the 2-D custom-data path, not the fit
+    code, stderr, out = _main(tmp_path, capsys, {"method": "mle", "data": "custom", "data_file": "points.csv",
+                                                 "steps": 10, "grid": 32}, "run", "--quiet")
+    assert code == 0, stderr
+    assert "10/10 steps" not in stderr  # --quiet: no progress bar
     result = json.loads(out.read_text())
     assert result["p_d"] == "kde" and len(result["final"]["grid"]["axes"]) == 2
     assert len(result["final"]["grid"]["log_p"]) == 32 * 32  # row-major flat
@@ -76,15 +78,11 @@ def test_bad_csv_exits_2_naming_the_line(tmp_path, capsys):
     assert code == 2 and "line 32: 'oops' is not a number" in stderr and not out.exists()
 
 
-def test_sweep_writes_sweep_result_json(tmp_path):
-    cfg = tmp_path / "sweep.json"
-    cfg.write_text(json.dumps({"experiment": "efficiency", "reps": 30, "sample_size": 200, "nr": [1, 5],
-                               "noises": [{"noise": "data"}]}))
-    out = tmp_path / "sweep_result.json"
-    proc = subprocess.run([sys.executable, "-m", "server.cli", "sweep", "--config", str(cfg), "--out", str(out)],
-                          capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    assert "60/60 models" in proc.stderr  # the progress bar
+def test_sweep_writes_sweep_result_json(tmp_path, capsys):
+    code, stderr, out = _main(tmp_path, capsys, {"experiment": "efficiency", "reps": 30, "sample_size": 200,
+                                                 "nr": [1, 5], "noises": [{"noise": "data"}]}, "sweep")
+    assert code == 0, stderr
+    assert "60/60 models" in stderr  # the progress bar
     result = json.loads(out.read_text())
     assert set(result) >= {"experiment", "config", "device", "seconds", "models", "points", "theory_curves"}
     assert result["config"]["reps"] == 30 and result["config"]["seed"] == 0  # effective, defaults filled in
