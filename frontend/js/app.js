@@ -309,6 +309,7 @@ export class App {
       const methods = extras.compare && extras.compare.length >= 2 ? extras.compare.slice(0, 3) : null;
       this.setRuns(methods);
       this.restartAll({ ...this.store.defaults, ...patch }, false);
+      for (const run of this.runs) run.stepsOnStart = 0; // a lesson's script ends with its lesson
     }
     this.experiments.fromHash(extras.view || null);
   }

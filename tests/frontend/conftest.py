@@ -314,9 +314,7 @@ class SharedDriver(Driver):
         if not self.page.url.startswith(f"{base}/"):
             return super().open(base, small, **knobs)
         rev = self.text("config-rev")
-        # replaceState + one hashchange: the same path as a link whose hash equals the current one
-        self.page.evaluate("h => { history.replaceState(null, '', h); window.dispatchEvent(new HashChangeEvent('hashchange')); }",
-                           hash_of(**{**(SMALL if small else {}), **knobs}))
+        self.paste_hash(hash_of(**{**(SMALL if small else {}), **knobs}))
         self.page.wait_for_function(
             """rev => document.querySelector('[data-testid=config-rev]').textContent !== rev
                       && document.querySelector('[data-testid=status]').textContent === 'paused'
@@ -324,6 +322,28 @@ class SharedDriver(Driver):
         self.wait_ready()
         self.dismiss_messages()
         return self
+
+    def paste_hash(self, hash_: str):
+        """The hash in the address bar, then one hashchange: what a pasted link does (replaceState first, so
+        a hash equal to the current one still counts)."""
+        self.page.evaluate("h => { history.replaceState(null, '', h); window.dispatchEvent(new HashChangeEvent('hashchange')); }",
+                           hash_)
+
+    def wait_curve_restarted(self, testid: str, uid: str):
+        """Wait until the plot shows the restarted run (at most its step-0 point), not the curve of the
+        earlier test's run."""
+        self.page.wait_for_function("""([testid, uid]) => {
+            const t = (document.querySelector(`[data-testid="${testid}"]`).data || []).find(d => d.uid === uid);
+            return !t || t.x.length <= 1; }""", arg=[testid, uid])
+
+    def scroll_to_top(self):
+        """Scroll the plots back to the top, as a person would: the hash restart keeps the scroll."""
+        self.page.evaluate("() => { document.querySelector('main').scrollTop = 0; }")
+
+    def close_lesson(self):
+        """Close the lesson card (the hash restart keeps it and its highlighted panel), as a person would."""
+        self.page.click("#lesson-close")
+        self.page.wait_for_selector('[data-testid="lesson-card"]', state="hidden")
 
     def dismiss_messages(self):
         """Click every message's close button, as a person clearing the page would."""
@@ -336,7 +356,9 @@ class SharedDriver(Driver):
 def shared_page(browser, module_server) -> Iterator[SharedDriver]:
     """One watched page for a module's tests, on the module's server (see SharedDriver)."""
     context = watched_context(browser)
-    yield SharedDriver(context.new_page())
+    page = context.new_page()
+    page.allowed_errors = context.allowed_errors  # as the page fixture's (watched_test clears it after each test)
+    yield SharedDriver(page)
     context.close()
 
 

@@ -1,5 +1,8 @@
 """The Experiments view: sweeps run on the server, points land on the theory, links open the view;
-and the live view's fixed-sample control (sample_size)."""
+and the live view's fixed-sample control (sample_size).
+
+The tests take turns on one page (conftest.SharedDriver), each opening its link as a pasted one would;
+the test of a link on a fresh page keeps a page of its own."""
 from __future__ import annotations
 
 import csv
@@ -48,6 +51,18 @@ def open_page(driver, base: str, hash_: str = ""):
     return driver.page
 
 
+def open_link(shared, base: str, hash_: str):
+    """An Experiments link on the shared page, as a pasted one: the hash in the address bar, then one
+    hashchange (a live run is not restarted by it, so SharedDriver.open's wait does not apply); a first
+    test loads the page."""
+    if not shared.page.url.startswith(f"{base}/"):
+        return open_page(shared, base, hash_)
+    shared.paste_hash(hash_)
+    shared.page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
+    shared.dismiss_messages()
+    return shared.page
+
+
 def fill_tiny(page):
     for name, value in TINY.items():
         page.fill(f'[data-testid="experiment-{name}"]', value)
@@ -56,16 +71,16 @@ def fill_tiny(page):
         page.uncheck(f'[data-testid="experiment-noise-{preset}"]')
 
 
-def test_an_efficiency_sweep_puts_its_points_on_the_theory_and_exports(live_server, driver):
-    page = open_page(driver, live_server, hash_of(**SMALL))
-    driver.click("experiments")
+def test_an_efficiency_sweep_puts_its_points_on_the_theory_and_exports(module_server, shared):
+    page = shared.open(module_server).page
+    shared.click("experiments")
     page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
     assert not page.is_visible('[data-testid="density-plot"]')
     assert page.get_attribute('[data-testid="experiments"]', "aria-pressed") == "true"
     page.select_option('[data-testid="experiment-select"]', "efficiency")
     fill_tiny(page)
-    assert driver.text("experiment-size") == "40 models"  # reps × N_r values × noises, before it runs
-    driver.click("experiment-run")
+    assert shared.text("experiment-size") == "40 models"  # reps × N_r values × noises, before it runs
+    shared.click("experiment-run")
     wait_done(page)
     value, text = progress(page)
     assert value == "100" and "40 models" in text
@@ -80,43 +95,43 @@ def test_an_efficiency_sweep_puts_its_points_on_the_theory_and_exports(live_serv
     assert len(measured["y"]) == 2
     for y, up, down in zip(measured["y"], measured["error_y"]["array"], measured["error_y"]["arrayminus"]):
         assert math.isfinite(y) and y > 0 and math.isfinite(up) and math.isfinite(down) and up >= 0 and down >= 0
-    assert "95%" in driver.text("experiment-caption")
+    assert "95%" in shared.text("experiment-caption")
 
     params = hash_params(page)
     assert params["view"] == "experiments" and params["experiment"] == "efficiency"
     assert params["reps"] == "20" and params["nr"] == "1,10" and params["noises"] == "data"
 
-    doc = json.loads(driver.download("experiment-export-json"))
+    doc = json.loads(shared.download("experiment-export-json"))
     assert doc["experiment"] == "efficiency" and doc["config"]["reps"] == 20 and len(doc["points"]) == 2
     assert doc["theory_curves"] and "view=experiments" in doc["link"]
-    rows = list(csv.DictReader(io.StringIO(driver.download("experiment-export-csv"))))
+    rows = list(csv.DictReader(io.StringIO(shared.download("experiment-export-csv"))))
     assert [float(r["nr"]) for r in rows] == [1.0, 10.0]
     assert {"series", "measured", "ci_low", "ci_high", "theory", "reps"} <= set(rows[0])
     assert float(rows[0]["theory"]) == pytest.approx(2.0, abs=1e-3) and rows[0]["reps"] == "20"
     with page.expect_download() as info:
-        driver.click("experiment-export-png")
+        shared.click("experiment-export-png")
     assert info.value.suggested_filename.endswith(".png")
-    driver.shot("experiments-efficiency")
+    shared.shot("experiments-efficiency")
 
 
 def wait_status(page, status: str):
     page.wait_for_function("s => document.querySelector('[data-testid=experiment-progress]').dataset.status === s", arg=status)
 
 
-def test_cancel_a_refused_config_and_a_new_run_that_replaces_the_running_one(live_server, driver):
-    page = open_page(driver, live_server, LONG)
+def test_cancel_a_refused_config_and_a_new_run_that_replaces_the_running_one(module_server, shared):
+    page = open_link(shared, module_server, LONG)
     page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
     assert page.is_disabled('[data-testid="experiment-cancel"]')
-    driver.click("experiment-run")
+    shared.click("experiment-run")
     wait_status(page, "running")
-    driver.click("experiment-cancel")
+    shared.click("experiment-cancel")
     wait_status(page, "cancelled")
     assert "cancelled" in progress(page)[1]
 
-    driver.click("experiment-run")
+    shared.click("experiment-run")
     wait_status(page, "running")
     page.fill('[data-testid="experiment-reps"]', "1")
-    driver.click("experiment-run")
+    shared.click("experiment-run")
     error = page.wait_for_selector('[data-testid="experiment-error"]:not([hidden])')
     assert error.get_attribute("role") == "alert"
     assert "reps" in error.text_content() and "2" in error.text_content()  # the field and its bound, in the server's words
@@ -124,7 +139,7 @@ def test_cancel_a_refused_config_and_a_new_run_that_replaces_the_running_one(liv
     assert page.get_attribute('[data-testid="experiment-progress"]', "data-status") == "running"  # the running one goes on
 
     fill_tiny(page)
-    driver.click("experiment-run")  # replaces the running sweep: its late messages are ignored
+    shared.click("experiment-run")  # replaces the running sweep: its late messages are ignored
     wait_done(page)
     assert page.is_hidden('[data-testid="experiment-error"]')
     assert page.locator('#experiment-knobs .invalid').count() == 0
@@ -133,31 +148,31 @@ def test_cancel_a_refused_config_and_a_new_run_that_replaces_the_running_one(liv
     assert page.is_disabled('[data-testid="experiment-cancel"]')
 
 
-def test_an_experiments_link_opens_the_view_and_leaving_it_restores_the_live_hash(live_server, driver):
-    page = driver.open(live_server).page
+def test_an_experiments_link_opens_the_view_and_leaving_it_restores_the_live_hash(module_server, shared):
+    page = shared.open(module_server).page
     before = hash_params(page)
     assert "grid" in before
     page.evaluate("h => { window.location.hash = h; }", "#view=experiments&experiment=ranking&k=1,4")  # a link
     page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
-    assert driver.value("experiment-select") == "ranking"
-    assert driver.value("experiment-k") == "1, 4"
+    assert shared.value("experiment-select") == "ranking"
+    assert shared.value("experiment-k") == "1, 4"
     assert page.is_hidden('[data-testid="density-plot"]')
     assert progress(page) == ("0", "not run yet")  # opening a link does not run it
     assert hash_params(page) == {"view": "experiments", "experiment": "ranking", "k": "1,4"}
-    assert driver.messages() == ""  # the hash code takes the view's keys without complaint
+    assert shared.messages() == ""  # the hash code takes the view's keys without complaint
     assert page.get_attribute('[data-testid="experiments"]', "aria-pressed") == "true"
 
-    driver.click("experiments")  # back to the live view, and its hash
+    shared.click("experiments")  # back to the live view, and its hash
     page.wait_for_selector('[data-testid="density-plot"]', state="visible")
     assert hash_params(page) == before
-    driver.click("experiments")
+    shared.click("experiments")
     assert hash_params(page) == {"view": "experiments", "experiment": "ranking", "k": "1,4"}  # the form kept its knobs
 
-    driver.click("lesson-nr-to-mle")  # lesson 2 ends with a way into the efficiency experiment
+    shared.click("lesson-nr-to-mle")  # lesson 2 ends with a way into the efficiency experiment
     page.wait_for_selector('[data-testid="density-plot"]', state="visible")
-    driver.click("lesson-open-experiment")
+    shared.click("lesson-open-experiment")
     page.wait_for_selector('[data-testid="experiment-plot"]', state="visible")
-    assert driver.value("experiment-select") == "efficiency"
+    assert shared.value("experiment-select") == "efficiency"
     assert hash_params(page) == {"view": "experiments", "experiment": "efficiency"}
 
 
@@ -173,28 +188,28 @@ def test_an_experiments_link_opens_the_view_on_a_fresh_page_and_reports_what_it_
     assert driver.value("experiment-select") == "ranking"
 
 
-def test_the_fixed_sample_control_sets_sample_size_live_and_in_the_link(live_server, driver):
-    page = driver.open(live_server).page
-    assert not driver.checked("sample_size")
+def test_the_fixed_sample_control_sets_sample_size_live_and_in_the_link(module_server, shared):
+    page = shared.open(module_server).page
+    assert not shared.checked("sample_size")
     assert "fresh" in page.text_content('[data-knob="sample_size"] .hint')
-    rev = driver.config_rev()
-    driver.click("sample_size")
-    driver.wait_rev_above(rev)
+    rev = shared.config_rev()
+    shared.click("sample_size")
+    shared.wait_rev_above(rev)
     assert hash_params(page)["sample_size"] == "1000"
     assert "10,000 noise points" in page.text_content('[data-knob="sample_size"] .hint')  # N_r = 10 by default
-    driver.set_knob("sample_size-input", "256")
+    shared.set_knob("sample_size-input", "256")
     assert hash_params(page)["sample_size"] == "256"
-    assert driver.checked("sample_size")
+    assert shared.checked("sample_size")
 
-    rev = driver.config_rev()
-    driver.click("sample_size")  # off again: fresh draws
-    driver.wait_rev_above(rev)
+    rev = shared.config_rev()
+    shared.click("sample_size")  # off again: fresh draws
+    shared.wait_rev_above(rev)
     assert "sample_size" not in hash_params(page)
-    assert not driver.checked("sample_size")
+    assert not shared.checked("sample_size")
     assert "fresh" in page.text_content('[data-knob="sample_size"] .hint')
 
-    rev = driver.config_rev()
+    rev = shared.config_rev()
     page.evaluate("h => { window.location.hash = h; }", hash_of(**SMALL, sample_size=256))  # a link with it
-    driver.wait_rev_above(rev)  # the run started again with it: the server accepted 256
-    assert driver.checked("sample_size") and driver.value("sample_size-input") == "256"
+    shared.wait_rev_above(rev)  # the run started again with it: the server accepted 256
+    assert shared.checked("sample_size") and shared.value("sample_size-input") == "256"
     assert hash_params(page)["sample_size"] == "256"

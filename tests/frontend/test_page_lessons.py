@@ -1,7 +1,10 @@
 """Lessons as scripts: a lesson scrolls to and highlights the panel it watches, holds at its step with a
 callout on that plot, ends with a "what you saw" line; Space/S/R act on the run after a lesson click;
 the equations' fences do not stretch and their formulas fit; a screenshot of every lesson at 1280x720
-in large text (test-artifacts/lesson-<id>-1280.png)."""
+in large text (test-artifacts/lesson-<id>-1280.png).
+
+The tests take turns on two pages: those at 1280x800 on one (conftest.SharedDriver: each opens its config
+as a link would), the 1280x720 ones on the room's."""
 from __future__ import annotations
 
 import pytest
@@ -74,12 +77,12 @@ def card_in_view(page, name: str) -> dict:
 
 
 @pytest.mark.parametrize("lesson", ["classifier", "far-noise"])
-def test_a_lesson_scrolls_to_and_highlights_the_panel_it_watches(live_server, driver, lesson):
-    page = driver.open(live_server).page
+def test_a_lesson_scrolls_to_and_highlights_the_panel_it_watches(module_server, shared, lesson):
+    page = shared.open(module_server).page
     watch = lesson_field(page, lesson, "watch")
     before = card_in_view(page, watch)
     assert before["top"] > before["mainBottom"] - 120  # below the fold at first: the scroll is the lesson's doing
-    driver.click(f"lesson-{lesson}")
+    shared.click(f"lesson-{lesson}")
     page.wait_for_selector(f"#card-{watch}.watched")
     assert page.locator("#panels > .card.watched").count() == 1
     page.wait_for_function(
@@ -96,15 +99,18 @@ def test_a_lesson_scrolls_to_and_highlights_the_panel_it_watches(live_server, dr
     assert outline != "none"
     page.click("#lesson-close")  # closing the lesson takes the highlight away
     page.wait_for_function("() => document.querySelectorAll('#panels > .card.watched').length === 0")
+    # back to the top, as a user would: the next test on the shared page starts unscrolled (a link does not scroll)
+    page.locator("main").evaluate("main => main.scrollTo(0, 0)")
+    page.wait_for_function("() => document.querySelector('main').scrollTop === 0")
 
 
-def test_the_scripted_pause_holds_at_its_step_with_a_callout_and_ends_with_what_you_saw(live_server, driver):
-    page = driver.open(live_server).page
+def test_the_scripted_pause_holds_at_its_step_with_a_callout_and_ends_with_what_you_saw(module_server, shared):
+    page = shared.open(module_server).page
     pause = lesson_field(page, "far-noise", "pause")
     watch = lesson_field(page, "far-noise", "watch")
     assert watch == "weight" and 0 < pause <= 1000
-    driver.click("lesson-far-noise")
-    wait_held(driver, pause)
+    shared.click("lesson-far-noise")
+    wait_held(shared, pause)
     page.wait_for_function(
         """() => ((document.querySelector('[data-testid=weight-plot]').layout || {}).annotations || [])
                    .some(a => a.name === 'lesson-callout')""")
@@ -114,7 +120,7 @@ def test_the_scripted_pause_holds_at_its_step_with_a_callout_and_ends_with_what_
         assert callouts(page, other) == [], other
     # the callout is drawn in the plot (an SVG annotation), above the plot area
     assert page.locator('[data-testid="weight-plot"] .annotation-text', has_text=f"Step {pause}").count() == 1
-    assert f"Held at step {pause}" in driver.text("lesson-progress")
+    assert f"Held at step {pause}" in shared.text("lesson-progress")
     assert not page.is_visible('[data-testid="lesson-saw"]')
     # held: no step is taken until asked (a bounded wait for a change that must not come)
     with pytest.raises(Exception):
@@ -123,47 +129,47 @@ def test_the_scripted_pause_holds_at_its_step_with_a_callout_and_ends_with_what_
     # a shorter run, so it finishes soon; Space goes on from the held step, the callout stays on the plot
     page.fill('[data-knob="steps"] input[type="number"]', str(pause + 20))
     page.press('[data-knob="steps"] input[type="number"]', "Enter")
-    driver.wait_text("total-steps", f"^{pause + 20}$")
+    shared.wait_text("total-steps", f"^{pause + 20}$")
     page.locator("main").focus()
     page.keyboard.press(" ")
-    driver.wait_state("done")
-    driver.wait_text("step-count", f"^{pause + 20}$")
+    shared.wait_state("done")
+    shared.wait_text("step-count", f"^{pause + 20}$")
     page.wait_for_selector('[data-testid="lesson-saw"]:visible')
-    saw = driver.text("lesson-saw")
+    saw = shared.text("lesson-saw")
     assert saw.startswith("What you saw:") and "KL went from" in saw
     assert len(callouts(page, "weight-plot")) == 1
 
 
-def test_space_after_clicking_a_lesson_acts_on_the_run_and_does_not_restart_it(live_server, driver):
-    page = driver.open(live_server).page
-    driver.click("lesson-nce-learns-z")
-    driver.wait_state("running")
-    driver.wait_steps_above(2)
+def test_space_after_clicking_a_lesson_acts_on_the_run_and_does_not_restart_it(module_server, shared):
+    page = shared.open(module_server).page
+    shared.click("lesson-nce-learns-z")
+    shared.wait_state("running")
+    shared.wait_steps_above(2)
     page.focus('[data-testid="lesson-nce-learns-z"]')  # the worst case: focus on the lesson's own button
-    rev = driver.config_rev()
-    before_state, before_step = driver.text("status"), driver.step_count()
+    rev = shared.config_rev()
+    before_state, before_step = shared.text("status"), shared.step_count()
     page.keyboard.press(" ")
-    driver.wait_state("paused" if before_state == "running" else "running")
-    assert driver.config_rev() == rev  # no new start: the lesson was not picked again
-    assert driver.step_count() >= before_step  # and the count did not go back to 0
+    shared.wait_state("paused" if before_state == "running" else "running")
+    assert shared.config_rev() == rev  # no new start: the lesson was not picked again
+    assert shared.step_count() >= before_step  # and the count did not go back to 0
     if before_state == "running":
-        held = driver.step_count()
+        held = shared.step_count()
         page.select_option('[data-testid="step-size"]', "10")
         page.focus('[data-testid="lesson-nce-learns-z"]')
         page.keyboard.press("s")  # S steps, with the focus still on a lesson button
         page.wait_for_function("n => Number(document.querySelector('[data-testid=step-count]').textContent) === n",
                                arg=held + 10)
     page.keyboard.press("r")
-    driver.wait_text("step-count", "^0$")
-    assert driver.config_rev() == rev
+    shared.wait_text("step-count", "^0$")
+    assert shared.config_rev() == rev
     # after a click the focus is on the lesson card (its text, then Space is the run's)
-    driver.click("lesson-far-noise")
+    shared.click("lesson-far-noise")
     assert page.evaluate("document.activeElement.id") == "lesson-card"
 
 
-def test_a_lesson_does_not_announce_its_own_rebuild_but_a_user_change_does(live_server, driver):
-    page = driver.open(live_server).page
-    rev = driver.config_rev()
+def test_a_lesson_does_not_announce_its_own_rebuild_but_a_user_change_does(module_server, shared):
+    page = shared.open(module_server).page
+    rev = shared.config_rev()
     # the worst case: a change of the user's still in flight when the lesson's start goes out, so the
     # change's reply arrives first and the start's reply reads like a rebuild of a live change
     page.evaluate("""() => {
@@ -171,12 +177,12 @@ def test_a_lesson_does_not_announce_its_own_rebuild_but_a_user_change_does(live_
         depth.value = '3';
         depth.dispatchEvent(new Event('change'));
         document.querySelector('[data-testid="lesson-far-noise"]').click(); }""")
-    driver.wait_rev_above(rev + 1)  # both replies are in
-    assert driver.value("noise_loc-input") == "7"
-    assert "Rebuilt" not in driver.messages()
+    shared.wait_rev_above(rev + 1)  # both replies are in
+    assert shared.value("noise_loc-input") == "7"
+    assert "Rebuilt" not in shared.messages()
     # a change the user makes is still announced
-    driver.set_knob("hidden-input", "32")
-    assert "Rebuilt the model for hidden" in driver.wait_message("Rebuilt the model for hidden")
+    shared.set_knob("hidden-input", "32")
+    assert "Rebuilt the model for hidden" in shared.wait_message("Rebuilt the model for hidden")
 
 
 def test_equations_do_not_stretch_their_parentheses_and_fit_the_card(room):
@@ -244,3 +250,22 @@ def test_every_lesson_at_1280x720_in_large_text(room, lesson):
     assert rows == [True, True]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"lesson-{lesson}-1280.png"))
+
+
+def test_a_link_pasted_before_a_lesson_starts_does_not_run_the_lessons_script(module_server, shared):
+    """A lesson with a scripted pause steps its run once its start is answered; a link that arrives first
+    (in the same JS task: the worst case) replaces the lesson, script and all: its run holds at step 0."""
+    page = shared.open(module_server).page
+    rev = shared.config_rev()
+    assert lesson_field(page, "nce-learns-z", "pause") > 0
+    page.evaluate("""() => {
+        document.querySelector('[data-testid="lesson-nce-learns-z"]').click();
+        history.replaceState(null, '', '#grid=32&hidden=16&batch_size=64&steps=200000&nr=3');
+        window.dispatchEvent(new HashChangeEvent('hashchange')); }""")
+    shared.wait_rev_above(rev + 1)  # both starts are answered
+    shared.wait_state("paused")
+    assert shared.value("nr-input") == "3"
+    with pytest.raises(Exception):  # no step is taken (a bounded wait for a change that must not come)
+        page.wait_for_function("() => Number(document.querySelector('[data-testid=step-count]').textContent) > 0",
+                               timeout=2000)
+    shared.close_lesson()

@@ -1,6 +1,8 @@
 """Presenter mode and the room: one panel fills the screen with text of at least 24 px under a one-line
 status bar, arrow keys move between panels, a lesson's callout stays in view, Escape leaves; large
-text (A+) at 1280x720 keeps the top bar on one row."""
+text (A+) at 1280x720 keeps the top bar on one row.
+
+The tests take turns on one page at 1280x720 (conftest.SharedDriver): each opens its config as a link would."""
 from __future__ import annotations
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from .conftest import apart, inside
 
 pytestmark = pytest.mark.timeout(150)
+
 
 ROOM = {"width": 1280, "height": 720}
 
@@ -31,12 +34,12 @@ def presented(page) -> dict:
            }""")
 
 
-def test_presenter_mode_shows_one_large_panel_arrows_move_and_escape_leaves(live_server, driver):
-    page = driver.page
+def test_presenter_mode_shows_one_large_panel_arrows_move_and_escape_leaves(module_server, shared):
+    page = shared.page
     page.set_viewport_size(ROOM)
-    driver.open(live_server)
+    shared.open(module_server)
     assert len(page.evaluate(SHOWN_CARDS)) >= 5
-    driver.click("present")
+    shared.click("present")
     assert page.get_attribute('[data-testid="present"]', "aria-pressed") == "true"
     page.wait_for_function("() => document.documentElement.classList.contains('presenting')")
     # the plot is drawn again at the presenter's text size
@@ -76,12 +79,12 @@ def test_presenter_mode_shows_one_large_panel_arrows_move_and_escape_leaves(live
     assert presented(page)["where"].startswith(f"{total} / ")
     # Space still plays and pauses the run while presenting
     page.keyboard.press(" ")
-    driver.wait_state("running")
+    shared.wait_state("running")
     page.keyboard.press(" ")
-    driver.wait_state("paused")
+    shared.wait_state("paused")
     page.wait_for_function("""() => { const ticks = [...document.querySelectorAll('#panels > .card.presented .xtick text')];
         return ticks.length > 0 && ticks.every(t => parseFloat(t.style.fontSize) >= 24); }""")
-    driver.shot("presenter-1280")
+    shared.shot("presenter-1280")
 
     last = presented(page)["id"]
     page.keyboard.press("Escape")
@@ -92,19 +95,20 @@ def test_presenter_mode_shows_one_large_panel_arrows_move_and_escape_leaves(live
     # the panel shown last is scrolled into view, drawn again at the page's own text size
     page.wait_for_function("""id => { const ticks = [...document.querySelectorAll(`#${id} .xtick text`)];
         return ticks.length > 0 && ticks.every(t => parseFloat(t.style.fontSize) < 24); }""", arg=last)
+    shared.scroll_to_top()
 
 
-def test_presenter_mode_opens_on_the_lesson_panel_and_keeps_its_callout(live_server, driver):
-    page = driver.page
+def test_presenter_mode_opens_on_the_lesson_panel_and_keeps_its_callout(module_server, shared):
+    page = shared.page
     page.set_viewport_size(ROOM)
-    driver.open(live_server)
+    shared.open(module_server)
     pause = page.evaluate("""async () => (await import('/static/js/lessons-data.js')).LESSONS
         .find(l => l.id === 'far-noise').script.pause""")
-    driver.click("lesson-far-noise")
+    shared.click("lesson-far-noise")
     page.wait_for_function(
         "n => document.querySelector('[data-testid=status]').textContent === 'paused'"
         " && Number(document.querySelector('[data-testid=step-count]').textContent) === n", arg=pause, timeout=90_000)
-    driver.click("present")
+    shared.click("present")
     page.wait_for_function("() => document.querySelector('#panels > .card.presented') !== null")
     assert presented(page)["id"] == "card-weight"  # the panel the lesson watches
     # drawn again at the presenter's size, the callout with it
@@ -114,20 +118,22 @@ def test_presenter_mode_opens_on_the_lesson_panel_and_keeps_its_callout(live_ser
     assert not page.is_visible('[data-testid="presenter-callout"]')  # on its own panel it is on the plot
     page.keyboard.press("ArrowRight")  # on another panel it shows as a caption
     page.wait_for_function("() => document.querySelector('#panels > .card.presented').id !== 'card-weight'")
-    assert page.is_visible('[data-testid="presenter-callout"]') and "KL went from" in driver.text("presenter-callout")
+    assert page.is_visible('[data-testid="presenter-callout"]') and "KL went from" in shared.text("presenter-callout")
     assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('[data-testid=presenter-callout]')).fontSize)") >= 24
     page.wait_for_function("""() => { const ticks = [...document.querySelectorAll('#panels > .card.presented .xtick text')];
         return ticks.length > 0 && ticks.every(t => parseFloat(t.style.fontSize) >= 24); }""")
-    driver.shot("presenter-lesson-1280")
-    driver.click("present")  # the button leaves too
+    shared.shot("presenter-lesson-1280")
+    shared.click("present")  # the button leaves too
     page.wait_for_function("() => !document.documentElement.classList.contains('presenting')")
+    shared.close_lesson()
+    shared.scroll_to_top()
 
 
-def test_large_text_at_1280x720_keeps_the_top_bar_and_the_lessons_on_one_row(live_server, driver):
-    page = driver.page
+def test_large_text_at_1280x720_keeps_the_top_bar_and_the_lessons_on_one_row(module_server, shared):
+    page = shared.page
     page.set_viewport_size(ROOM)
-    driver.open(live_server)
-    driver.click("large-text")
+    shared.open(module_server)
+    shared.click("large-text")
     page.wait_for_function("() => document.documentElement.classList.contains('large')")
     rows = page.evaluate("""() => ['.topbar', 'nav.lessons'].map(sel => {
         const bar = document.querySelector(sel);
@@ -146,18 +152,21 @@ def test_large_text_at_1280x720_keeps_the_top_bar_and_the_lessons_on_one_row(liv
     assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('.lesson-card, main')).fontSize)") >= 18
     # the plots' titles fit their panels at this size: the Z plot's y title, the gradient's two y titles and
     # its formula (under the x axis, clear of every title)
-    driver.click("step")
+    shared.click("step")
     page.locator("#card-z").scroll_into_view_if_needed()  # plots out of view are drawn when they come into it
-    driver.wait_trace("z-plot", "ztrue-main", "t.x.length >= 2")
+    shared.wait_trace("z-plot", "ztrue-main", "t.x.length >= 2")
     page.locator("#card-grad").scroll_into_view_if_needed()  # plots out of view are drawn when they come into it
-    driver.wait_trace("grad-plot", "cos")
+    shared.wait_trace("grad-plot", "cos")
     page.wait_for_function("""() => ['z-plot', 'grad-plot'].every(id => {
         const ticks = [...document.querySelectorAll(`[data-testid=${id}] .xtick text`)];
         return ticks.length > 0 && ticks.every(t => parseFloat(t.style.fontSize) >= 16); })""")
-    z = driver.plot_boxes("z-plot")
+    z = shared.plot_boxes("z-plot")
     assert z["y"] and inside(z["y"], z["figure"]), z
-    grad = driver.plot_boxes("grad-plot")
+    grad = shared.plot_boxes("grad-plot")
     formula = next(a for a in grad["annotations"] if "held at log Z" in a["text"])
     assert inside(formula, grad["figure"]), grad
     for name in ("x", "y", "y2"):
         assert grad[name] and inside(grad[name], grad["figure"]) and apart(formula, grad[name]), (name, grad)
+    shared.click("large-text")  # as a person would: the hash restart keeps the text size
+    page.wait_for_function("() => !document.documentElement.classList.contains('large')")
+    shared.scroll_to_top()

@@ -1,4 +1,7 @@
-"""Links, lessons and exports: the config travels in the URL hash; lessons set knobs; runs download."""
+"""Links, lessons and exports: the config travels in the URL hash; lessons set knobs; runs download.
+
+The lesson and export tests take turns on one page (conftest.SharedDriver): each opens its config as a link
+would. The link tests keep pages of their own: they check what a page loaded from a link shows."""
 from __future__ import annotations
 
 import csv
@@ -67,10 +70,11 @@ def test_a_value_that_is_not_a_number_is_refused_by_name(live_server, driver):
     ("narrow-noise", {"noise_fit": False, "noise_scale-input": "0.35", "noise_loc-input": "0", "method": "nce"}),
     ("infonce-z", {"method": "infonce", "k-input": "16"}),
 ])
-def test_a_lesson_sets_its_knobs_and_explains_itself(live_server, driver, lesson, knobs):
-    page = driver.open(live_server).page
-    driver.click(f"lesson-{lesson}")
-    driver.wait_state("running")
+def test_a_lesson_sets_its_knobs_and_explains_itself(module_server, shared, lesson, knobs):
+    page = shared.open(module_server).page
+    shared.wait_curve_restarted("z-plot", "zest-main")  # a later wait must see this lesson's curve
+    shared.click(f"lesson-{lesson}")
+    shared.wait_state("running")
     for testid, expected in knobs.items():
         if isinstance(expected, bool):
             page.wait_for_function("([id, v]) => document.querySelector(`[data-testid=\"${id}\"]`).checked === v",
@@ -85,41 +89,45 @@ def test_a_lesson_sets_its_knobs_and_explains_itself(live_server, driver, lesson
     if lesson == "narrow-noise":
         page.wait_for_selector('[data-testid="coverage-warning"]:not([hidden])')
     else:
-        driver.wait_trace("z-plot", "zest-main", "t.x.length >= 2")
-        assert "InfoNCE" in driver.text("z-note")
-    driver.shot(f"lesson-{lesson}")
+        shared.wait_trace("z-plot", "zest-main", "t.x.length >= 2")
+        assert "InfoNCE" in shared.text("z-note")
+    shared.shot(f"lesson-{lesson}")
+    shared.close_lesson()
+    shared.scroll_to_top()
 
 
-def test_the_cpc_lesson_shows_the_log_batch_ceiling(live_server, driver):
-    page = driver.open(live_server).page
-    driver.click("lesson-cpc-ceiling")
+def test_the_cpc_lesson_shows_the_log_batch_ceiling(module_server, shared):
+    page = shared.open(module_server).page
+    shared.click("lesson-cpc-ceiling")
     page.wait_for_selector('[data-testid="mi-plot"] .main-svg')
-    assert driver.value("method") == "cpc"
-    assert driver.value("batch_size-input") == "32"
+    assert shared.value("method") == "cpc"
+    assert shared.value("batch_size-input") == "32"
     assert not page.is_visible('[data-testid="density-plot"]')
-    driver.wait_text("mi-note", r"log\(batch\) = 3\.47")
-    driver.wait_text("step-count", "^[1-9]")
-    driver.shot("lesson-cpc")
+    shared.wait_text("mi-note", r"log\(batch\) = 3\.47")
+    shared.wait_text("step-count", "^[1-9]")
+    shared.shot("lesson-cpc")
+    shared.close_lesson()
+    shared.scroll_to_top()
 
 
-def test_export_downloads_json_with_history_and_csv(live_server, driver):
-    driver.open(live_server)
-    driver.click("play")
-    driver.wait_steps_above(40)
-    driver.click("pause")
-    driver.wait_state("paused")
-    doc = json.loads(driver.download("export"))
+def test_export_downloads_json_with_history_and_csv(module_server, shared):
+    shared.open(module_server)
+    shared.click("play")
+    shared.wait_steps_above(40)
+    shared.click("pause")
+    shared.wait_state("paused")
+    doc = json.loads(shared.download("export"))
     assert doc["config"]["grid"] == 32 and doc["config"]["method"] == "nce"
     assert len(doc["history"]) >= 3
     row = doc["history"][-1]
     for key in ("step", "loss", "log_z_est", "log_z_true", "kl", "grad_cos", "grad_norm_ratio"):
         assert key in row
-    assert doc["final"]["step"] == driver.step_count()
+    assert doc["final"]["step"] == shared.step_count()
     assert len(doc["final"]["grid"]["log_p"]) == 32
     assert doc["final"]["grad"]["nr"][0] == pytest.approx(0.1)
     assert "#" in doc["link"]
-    rows = list(csv.DictReader(io.StringIO(driver.download("export-csv"))))
+    rows = list(csv.DictReader(io.StringIO(shared.download("export-csv"))))
     assert len(rows) == len(doc["history"]) and rows[-1]["step"] == str(doc["history"][-1]["step"])
-    with driver.page.expect_download() as info:
-        driver.click("export-png")
+    with shared.page.expect_download() as info:
+        shared.click("export-png")
     assert info.value.suggested_filename.endswith(".png")
