@@ -63,7 +63,7 @@ def test_the_2d_view_shows_model_and_data_maps(module_server, shared):
     shared.shot("2d-eight-gaussians")
     page.uncheck("#show-noise")  # as a person would: the hash restart keeps the page's view options
     page.check("#show-data")
-    page.evaluate("() => { document.querySelector('main').scrollTop = 0; }")
+    shared.scroll_to_top()
 
 
 def test_compare_mode_runs_two_methods_side_by_side(module_server, shared):

@@ -100,8 +100,7 @@ def test_a_lesson_scrolls_to_and_highlights_the_panel_it_watches(module_server, 
     page.click("#lesson-close")  # closing the lesson takes the highlight away
     page.wait_for_function("() => document.querySelectorAll('#panels > .card.watched').length === 0")
     # back to the top, as a user would: the next test on the shared page starts unscrolled (a link does not scroll)
-    page.locator("main").evaluate("main => main.scrollTo(0, 0)")
-    page.wait_for_function("() => document.querySelector('main').scrollTop === 0")
+    shared.scroll_to_top()
 
 
 def test_the_scripted_pause_holds_at_its_step_with_a_callout_and_ends_with_what_you_saw(module_server, shared):
