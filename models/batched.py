@@ -9,21 +9,44 @@ initial parameters, its fixed data and noise samples (`sample_size`), its own ge
 minibatch draws — so model r follows the same trajectory as Trainer(config_r) trained alone
 (up to float rounding: a batched matmul may round differently from a single one). Adam is
 elementwise, so one Adam over the stacked tensors is R independent Adams.
+
+Memory: a step and the evaluation run a chunk of models (and of grid cells) at a time, so they hold
+~CHUNK_POINTS points' activations at width 64 (fewer points at a larger width), never all R models';
+a model whose step alone is more (batch_size × (1 + N_r) points) steps in pieces of points.
+A model diverges by divergence.py's rules, as a live run: a non-finite loss, or one over
+LOSS_GROWTH × its first (rules 1, 2, every step), or |log Ẑ − log Z| or KL beyond LOG_FLOAT_MAX at
+the evaluation (rule 3); `diverged` says which, and its loss no longer moves it.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .averaging import ParameterAverage
-from .objectives import nce_loss
+from .divergence import LOG_FLOAT_MAX, LOSS_GROWTH
+from .objectives import nce_logit, nce_loss
 from .trainer import Trainer, scheduled_lr
 
 
-CHUNK_POINTS = 16_384  # points per forward/backward chunk of models (activations ~4 MB at width 64)
+CHUNK_POINTS = 16_384  # points per forward/backward chunk of models on a CPU at width ≤ 64 (activations ~4 MB)
+GPU_CHUNK_POINTS = 1_048_576  # on a GPU: big kernels pay there, but R × (B + N_n) points may not fit
+REFERENCE_WIDTH = 64   # wider networks take proportionally fewer points per chunk
+EVAL_CELLS = 1_048_576  # models × grid cells of G held at once by evaluate() (float64: 8 MB a tensor)
+
+
+def chunk_points(hidden: int, device_type: str) -> int:
+    """Points (over all the models of a chunk) one forward/backward chunk holds."""
+    points = CHUNK_POINTS if device_type == "cpu" else GPU_CHUNK_POINTS
+    return max(1, points * REFERENCE_WIDTH // max(hidden, REFERENCE_WIDTH))
+
+
+def models_per_chunk(points_per_model: int, hidden: int, models: int, device_type: str) -> int:
+    """Models per forward/backward chunk: as many as fit chunk_points (one at least)."""
+    return max(1, min(models, chunk_points(hidden, device_type) // max(1, points_per_model)))
 
 
 class StackedMLP(nn.Module):
@@ -87,6 +110,7 @@ class BatchedTrainer:
         self.optimizer = torch.optim.Adam(params, lr=first.lr, foreach=True)
         self.step_count = 0
         self.diverged = torch.zeros(len(trainers), dtype=torch.bool, device=self.device)
+        self.loss_reference = torch.full((len(trainers),), math.nan, device=self.device)  # each first loss (rule 2)
 
     @property
     def models(self) -> int:
@@ -96,7 +120,8 @@ class BatchedTrainer:
         cfg = self.config
         return scheduled_lr(cfg.lr, self.step_count, cfg.steps, cfg.lr_decay)
 
-    def step(self, n: int = 1) -> None:
+    def step(self, n: int = 1, check: Optional[Callable[[], None]] = None) -> None:
+        """n steps of every model; `check` is called before each chunk of models (it raises to stop)."""
         cfg, batch = self.config, self.config.batch_size
         models = torch.arange(self.models, device=self.device).unsqueeze(1)  # (R, 1)
         negatives = self.trainers[0].negatives_per_step()
@@ -116,32 +141,83 @@ class BatchedTrainer:
                 group["lr"] = self.current_lr()
             self.optimizer.zero_grad(set_to_none=True)
             # on a CPU, a few models at a time, forward and backward: activations that fit in the cache beat
-            # one huge batched matmul (2x); a GPU wants all of them in one go. The models are independent,
-            # so are their gradients
-            chunk = max(1, CHUNK_POINTS // x_all.shape[1]) if self.device.type == "cpu" else self.models
+            # one huge batched matmul (2x); a GPU wants big chunks. The models are independent, so are
+            # their gradients
+            points = x_all.shape[1]
+            chunk = models_per_chunk(points, cfg.hidden, self.models, self.device.type)
             for start in range(0, self.models, chunk):
+                if check is not None:
+                    check()
                 part = slice(start, start + chunk)
+                if points > chunk_points(cfg.hidden, self.device.type):  # one model's step, in pieces of points
+                    self._step_in_pieces(part, x_all, log_q, negatives, check)
+                    continue
                 g = self.network(x_all[part], part).squeeze(-1)  # (r, B + N_n)
                 losses = nce_loss(g[:, :batch], g[:, batch:], log_q[part, :batch], log_q[part, batch:],
                                   self.log_z_est[part], cfg.nr)
-                self.diverged[part] |= ~torch.isfinite(losses)
+                self._note_losses(part, losses.detach())
                 torch.where(self.diverged[part], torch.zeros_like(losses), losses).sum().backward()
             self.optimizer.step()
             self.average.update(self.trained, cfg.ema_decay)
             self.step_count += 1
 
+    def _step_in_pieces(self, part: slice, x_all: torch.Tensor, log_q: torch.Tensor, negatives: int,
+                        check: Optional[Callable[[], None]]) -> None:
+        """The gradient of one model whose B + N_n points are more than a chunk: NCE's loss is a sum over
+        points, −[(1/B) Σ_data log σ(h) + (N_r/N_n) Σ_noise log σ(−h)], so each piece of points gets its own
+        forward and backward (the gradients add up in .grad), with `check` between two.
+        x_all: (R, B + N_n, d), log_q: (R, B + N_n), the data points first."""
+        cfg, batch = self.config, self.config.batch_size
+        per_piece = chunk_points(cfg.hidden, self.device.type)
+        loss = torch.zeros(1, device=self.device)
+        for first in range(0, x_all.shape[1], per_piece):
+            if first and check is not None:
+                check()
+            cols = slice(first, first + per_piece)
+            g = self.network(x_all[part, cols], part).squeeze(-1)  # (1, m)
+            h = nce_logit(g, self.log_z_est[part], log_q[part, cols], cfg.nr)
+            is_data = torch.arange(first, first + g.shape[1], device=self.device) < batch  # (m,)
+            weight = torch.where(is_data, 1.0 / batch, cfg.nr / negatives)
+            piece = -(weight * F.logsigmoid(torch.where(is_data, h, -h))).sum(-1)  # (1,)
+            loss += piece.detach()
+            torch.where(self.diverged[part], torch.zeros_like(piece), piece).sum().backward()
+        self._note_losses(part, loss)  # a blow-up within this step is seen after its pieces' backward
+
+    def _note_losses(self, part: slice, losses: torch.Tensor) -> None:
+        """Divergence rules 1 and 2 for the models in `part` (losses (r,)), on the device: no sync."""
+        reference = self.loss_reference[part]
+        reference = torch.where(torch.isnan(reference), losses, reference)  # the first loss is the reference
+        self.loss_reference[part] = reference
+        self.diverged[part] |= ~torch.isfinite(losses) | (losses.abs() > LOSS_GROWTH * reference.abs().clamp_min(1.0))
+
     @torch.no_grad()
-    def evaluate(self) -> dict[str, torch.Tensor]:
+    def evaluate(self, check: Optional[Callable[[], None]] = None) -> dict[str, torch.Tensor]:
         """Per model (R,), of the average θ̄ (as a Trainer's frame): log Ẑ, log Z (quadrature on the
-        training grid) and KL(p_d ‖ p_θ)."""
+        training grid) and KL(p_d ‖ p_θ), a chunk of models and of cells at a time (`check` before each);
+        `diverged` adds rule 3 (|log Ẑ − log Z| or KL beyond LOG_FLOAT_MAX, or not finite)."""
         shown = self.average.model
         view = self.trainers[0].view(self.config.grid)
-        points = view.grid.points.unsqueeze(0).expand(self.models, -1, -1)  # (R, M, d)
-        g = shown.network(points).squeeze(-1).double()  # (R, M)
-        log_z_true = torch.logsumexp(g, 1) + view.grid.log_cell
-        log_p = g - log_z_true.unsqueeze(1)
-        p_d = view.log_pd.exp()
-        kl = torch.where(p_d > 0, p_d * (view.log_pd - log_p), torch.zeros_like(log_p)).sum(1) \
-            * math.exp(view.grid.log_cell)
-        return {"log_z_est": shown.log_z_est.detach().double().squeeze(1), "log_z_true": log_z_true, "kl": kl,
-                "diverged": self.diverged.clone()}
+        points = view.grid.points  # (M, d)
+        cells = points.shape[0]
+        p_d = view.log_pd.exp()  # (M,)
+        log_z_true = torch.empty(self.models, dtype=torch.float64, device=self.device)
+        kl = torch.empty_like(log_z_true)
+        models = max(1, min(self.models, EVAL_CELLS // cells))
+        per_cells = max(1, chunk_points(self.config.hidden, self.device.type) // models)
+        for start in range(0, self.models, models):
+            part = slice(start, min(self.models, start + models))
+            r = part.stop - part.start
+            g = torch.empty(r, cells, dtype=torch.float64, device=self.device)  # (r, M)
+            for first in range(0, cells, per_cells):
+                if check is not None:
+                    check()
+                block = points[first:first + per_cells].unsqueeze(0).expand(r, -1, -1)  # (r, m, d)
+                g[:, first:first + per_cells] = shown.network(block, part).squeeze(-1).double()
+            log_z_true[part] = torch.logsumexp(g, 1) + view.grid.log_cell
+            log_p = g - log_z_true[part].unsqueeze(1)
+            kl[part] = torch.where(p_d > 0, p_d * (view.log_pd - log_p), torch.zeros_like(log_p)).sum(1) \
+                * math.exp(view.grid.log_cell)
+        log_z_est = shown.log_z_est.detach().double().squeeze(1)
+        gap = log_z_est - log_z_true  # as the Trainer's rule 3 for NCE, learnt log Ẑ or not
+        self.diverged |= ~(gap.abs() <= LOG_FLOAT_MAX) | ~(kl <= LOG_FLOAT_MAX)  # rule 3 (NaN fails both)
+        return {"log_z_est": log_z_est, "log_z_true": log_z_true, "kl": kl, "diverged": self.diverged.clone()}

@@ -23,7 +23,10 @@ DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 
 
 class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number is a JSON number and a switch a JSON boolean. "10", true, 1 for a switch and 64.0
+    # for an integer knob are refused by name, not read as 10, 1, true and 64 (the page and the URL hash
+    # send typed values; a JSON int stays valid for a float knob)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     method: MethodName = Field("nce", description="Objective. NCE is the point of the lab.")
     data: DataName = Field("bimodal", description="Data preset, or 'custom' for uploaded samples. "
@@ -106,6 +109,10 @@ QUOTE_CHARS = 80     # the most of a client's value an error message repeats
 NAMED_UNKNOWN = 5    # unknown knobs named in an error; the others are counted
 PROBLEM_CHARS = 400  # the longest single problem message (pydantic's own texts are far shorter)
 MAX_PROBLEMS = 24    # problems listed one by one (RunConfig has 22 knobs); a list knob can fail per item
+TYPE_MESSAGES = {    # strict type errors, said the way the page and the CLI file write values
+    "int_type": "must be an integer", "float_type": "must be a number", "bool_type": "must be true or false",
+    "string_type": "must be a string",
+}
 
 
 def quoted(value: Any, limit: int = QUOTE_CHARS) -> str:
@@ -128,7 +135,7 @@ def describe(error: ValidationError, model: type[BaseModel] | None = None) -> li
         if item["type"] == "extra_forbidden":
             unknown.append(field)
             continue
-        message = item["msg"].removeprefix("Value error, ")[:PROBLEM_CHARS]
+        message = TYPE_MESSAGES.get(item["type"]) or item["msg"].removeprefix("Value error, ")[:PROBLEM_CHARS]
         named = message.split(":", 1)[0]
         if named in model.model_fields or named in RunConfig.model_fields:  # validators that name their field
             messages.append(message)

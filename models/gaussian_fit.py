@@ -25,6 +25,7 @@ scores s_j = λ·u(x_j) − log q(x_j) (c cancels: it is not identified), π = s
 from __future__ import annotations
 
 import math
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -77,14 +78,17 @@ def _nce_parts(theta, data, off_data, noise, off_noise, noise_weight, with_loss=
     return (loss if with_loss else None), grad, hess
 
 
-def _newton(parts, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _newton(parts, theta: torch.Tensor, check: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Damped Newton on a batch of convex losses. parts(theta (R, P), with_loss) -> loss (R,) or None,
     grad (R, P), hess (R, P, P). A full step is taken when it shrinks the gradient (the common case:
     no loss to evaluate); otherwise, for the models where it does not, Armijo backtracking on the loss.
-    Returns (theta, converged (R,))."""
+    `check` is called every iteration and every halving (it raises to cancel: one fit of many points
+    takes seconds). Returns (theta, converged (R,))."""
+    check = check or (lambda: None)
     _, grad, hess = parts(theta, False)
     done = torch.zeros(theta.shape[0], dtype=torch.bool, device=theta.device)
     for _ in range(MAX_ITERATIONS):
+        check()
         step = torch.linalg.solve(hess, grad.unsqueeze(-1)).squeeze(-1)  # (R, P)
         step = torch.where(torch.isfinite(step) & ~done.unsqueeze(1), step, torch.zeros_like(step))
         final = ~done & (step.abs().amax(1) < FINAL_STEP * (1.0 + theta.abs().amax(1)))
@@ -101,6 +105,7 @@ def _newton(parts, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             decrease = (grad * step).sum(1)  # ≥ 0 for a convex loss
             scale = torch.ones_like(loss)
             for _ in range(MAX_HALVINGS):
+                check()
                 candidate = theta - scale.unsqueeze(1) * step
                 c_loss, c_grad, c_hess = parts(candidate, True)
                 slack = 1e-13 * loss.abs()  # rounding: near the optimum the loss may not drop at all
@@ -115,16 +120,17 @@ def _newton(parts, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fit_nce(x_data: torch.Tensor, log_q_data: torch.Tensor, x_noise: torch.Tensor, log_q_noise: torch.Tensor,
-            nr: float) -> tuple[torch.Tensor, torch.Tensor]:
+            nr: float, check: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """NCE estimates θ̂ = (λ̂, ĉ) of R samples.   x_data, log_q_data: (R, T); x_noise, log_q_noise: (R, N).
-    Returns theta (R, 2) float64 and converged (R,)."""
+    Returns theta (R, 2) float64 and converged (R,). `check`: called every Newton iteration (raises to cancel).
+    Memory: ~70 bytes per data or noise point (the powers of u, the offsets and one iteration's temporaries)."""
     data, noise = _powers(x_data.double()), _powers(x_noise.double())
     log_nr = math.log(nr)
     off_data = (-log_q_data.double().clamp_min(LOG_Q_FLOOR) - log_nr).unsqueeze(1)  # (R, 1, T)
     off_noise = (-log_q_noise.double().clamp_min(LOG_Q_FLOOR) - log_nr).unsqueeze(1)  # (R, 1, N)
     noise_weight = float(nr) / x_noise.shape[1]  # N_r · mean over the N noise points
     return _newton(lambda theta, with_loss: _nce_parts(theta, data, off_data, noise, off_noise, noise_weight,
-                                                       with_loss), mle_init(data[:, 1]))
+                                                       with_loss), mle_init(data[:, 1]), check)
 
 
 def _ranking_parts(theta, u, offset):
@@ -140,11 +146,13 @@ def _ranking_parts(theta, u, offset):
 
 
 def fit_ranking(x_data: torch.Tensor, log_q_data: torch.Tensor, x_noise: torch.Tensor,
-                log_q_noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                log_q_noise: torch.Tensor, check: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Ranking-NCE estimates λ̂ of R samples.   x_data, log_q_data: (R, T); x_noise, log_q_noise: (R, T, k),
-    the k noise points paired with each data point. Returns lam (R,) float64 and converged (R,)."""
+    the k noise points paired with each data point. Returns lam (R,) float64 and converged (R,).
+    `check`: called every Newton iteration (raises to cancel)."""
     x = torch.cat([x_data.double().unsqueeze(2), x_noise.double()], 2)  # (R, T, 1+k)
     log_q = torch.cat([log_q_data.double().unsqueeze(2), log_q_noise.double()], 2)
     u, offset = feature(x), -log_q.clamp_min(LOG_Q_FLOOR)
-    theta, converged = _newton(lambda theta, with_loss: _ranking_parts(theta, u, offset), mle_init(u[..., 0])[:, :1])
+    theta, converged = _newton(lambda theta, with_loss: _ranking_parts(theta, u, offset), mle_init(u[..., 0])[:, :1],
+                               check)
     return theta[:, 0], converged

@@ -1,6 +1,6 @@
 """Training objectives, tensor in / tensor out (so a batch of models can later share one call).
 
-Names follow DESIGN.md §1: G = log u_θ(x), log_q = log q(x), nr = N_r = N_n / N_p.
+Names follow docs/design.md §1: G = log u_θ(x), log_q = log q(x), nr = N_r = N_n / N_p.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A headless run: train for config.steps and return the RESULT.json document (DESIGN.md §3).
+"""A headless run: train for config.steps and return the RESULT.json document (docs/design.md §3).
 
 History frames are taken on a step cadence (about HISTORY_POINTS of them), always including
 step 0 and the last step. Progress goes to a callback, so the CLI can draw a bar on stderr.

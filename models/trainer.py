@@ -20,6 +20,8 @@ from torch import nn
 
 from .averaging import ParameterAverage, copy_parameters
 from .chunked_mle import accumulate_log_z_gradient, raise_when
+from .chunked_steps import (accumulate_cpc_gradient, accumulate_infonce_gradient, accumulate_nce_gradient,
+                            chunk_points, cpc_loss_in_rows, cpc_rows_per_chunk)
 from .config import RunConfig
 from .coverage import noise_coverage
 from .cpc import PairCritic
@@ -48,12 +50,21 @@ MLE_GRIDS_2D = {"eight_gaussians": 64, "two_moons": 64, "rings": 64, "checkerboa
 POINTS_SHOWN = 256      # data and noise points sent with a frame
 BOX_SAMPLES = 50_000    # samples that place the quadrature box of a preset
 
-STOP_CHUNK_TERMS = 2_000_000  # density terms (points × components) between two looks at `stop` (0.2-0.5 s)
+# density terms (points × components) per piece of log p_d on a grid, with a look at `stop` between pieces
+# (~30 ms each). Pieces of 2e6 terms made (piece, rows, 2) float64 temporaries of 32 MB, just under glibc's
+# largest mmap threshold: freed into the heap, they left 250-750 MB resident after one 2-D upload at grid
+# 512; pieces of 2.5e5 leave ~25 MB, no slower (models/cost.py counts what remains).
+STOP_CHUNK_TERMS = 250_000
 STOP_CHUNK_POINTS = 16_384   # model evaluations between two looks at `stop` in a frame (all of a 128² grid)
 # MLE's log Z on a grid of more than STOP_CHUNK_POINTS cells (custom data up to 512²) runs in chunks of this
 # many cells, forward and backward, with a look at `stop` between them: ~0.6 s per chunk at hidden 256,
 # depth 4 on a loaded VM (one fused pass over 512² cells took 41 s). Smaller grids keep the fused pass.
 STOP_CHUNK_MLE_POINTS = 4_096
+# NCE's and InfoNCE's step over more points than chunked_steps.chunk_points (16,384 at the defaults' width,
+# 4,096 at hidden 256, depth 4) runs in chunks of that many, forward and backward, with a look at `stop`
+# between them and the negatives drawn chunk by chunk: InfoNCE's k · batch_size negatives reach 4,194,304
+# (one fused pass grew to 24 GB). Smaller steps (every default) keep the fused pass. CPC's B × B scores go
+# in chunks of rows past chunked_steps.CPC_CHUNK_SCORES (batch_size > 1,024).
 
 
 class Stopped(Exception):
@@ -140,6 +151,11 @@ def _scalar(value) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _sizes(total: int, chunk: int) -> list[int]:
+    """total split into pieces of `chunk` (the last one smaller)."""
+    return [min(chunk, total - start) for start in range(0, total, chunk)]
 
 
 def _check_kde_cost(config: RunConfig, samples: torch.Tensor | None) -> None:
@@ -242,12 +258,12 @@ class Trainer:
         between them: uploaded data's KDE costs rows × cells (kde_budget), up to seconds."""
         components = self.samples.shape[0] if self.samples is not None and self.config.data == CUSTOM else 64
         chunk = max(1, STOP_CHUNK_TERMS // components)
-        parts = []
-        for points in grid.points64.split(chunk):  # (chunk, d)
+        log_pd = torch.empty(grid.size, dtype=torch.float64, device=grid.points64.device)  # (M,)
+        for start in range(0, grid.size, chunk):  # written in place: see _model_on
             if self.stop():
                 raise Stopped()
-            parts.append(self.data.log_prob(points))
-        return torch.cat(parts)
+            log_pd[start:start + chunk] = self.data.log_prob(grid.points64[start:start + chunk])
+        return log_pd
 
     @property
     def grid(self) -> Grid:
@@ -362,7 +378,8 @@ class Trainer:
                 break
             if self._loss_reference is None:
                 self._loss_reference = value
-            loss.backward()
+            if loss.requires_grad:  # a step in chunks (chunked_steps.py) has its gradient in .grad already
+                loss.backward()
             self.optimizer.step()
             self.average.update(self.model, self.config.ema_decay)
             self.last_loss = value
@@ -449,19 +466,26 @@ class Trainer:
     def _loss(self) -> torch.Tensor:
         cfg, batch = self.config, self.config.batch_size
         if cfg.method == "cpc":
-            pairs = self._draw_data(batch, self.gen)
+            pairs = self._draw_data(batch, self.gen)  # (B, 2)
+            rows = cpc_rows_per_chunk(batch)
+            if rows < batch:  # B × B scores in chunks of rows (chunked_steps.py); detached, its gradient in .grad
+                return accumulate_cpc_gradient(self.model.embed_x, self.model.embed_y, pairs[:, :1], pairs[:, 1:],
+                                               rows, raise_when(self.stop, Stopped))
             return cpc_loss(self.model.scores(pairs[:, :1], pairs[:, 1:]))
         data_rows = self._fixed_rows(batch, self.gen) if self.fixed_data is not None else None  # (B,)
         x_data = self.fixed_data[data_rows] if data_rows is not None else self._draw_data(batch, self.gen)  # (B, d)
         if cfg.method == "mle":
             quadrature = self.mle_grid
-            if quadrature.size > STOP_CHUNK_POINTS:  # ∇ log Z into .grad chunk by chunk; backward adds the data's
+            if quadrature.size > min(STOP_CHUNK_POINTS, self._chunk_points()):  # ∇ log Z into .grad chunk by chunk
                 log_z_true = accumulate_log_z_gradient(self.model, quadrature, STOP_CHUNK_MLE_POINTS,
                                                        raise_when(self.stop, Stopped))
                 return mle_loss(self.model(x_data), log_z_true)
             g = self.model(torch.cat([x_data, quadrature.points]))  # one forward: data and grid
             log_z_true = quadrature.log_integral(g[batch:])
             return mle_loss(g[:batch], log_z_true)
+        negatives = self.negatives_per_step()
+        if batch + negatives > self._chunk_points():
+            return self._chunked_loss(x_data, data_rows, negatives)  # detached: its gradient is in .grad
         x_noise = self._draw_noise(data_rows, self.gen)  # (N_n, d)
         x_all = torch.cat([x_data, x_noise])  # (B + N_n, d)
         g = self.model(x_all)  # positives and negatives in one pass
@@ -470,6 +494,35 @@ class Trainer:
             return nce_loss(g[:batch], g[batch:], log_q[:batch], log_q[batch:], self.model.log_z_est, cfg.nr)
         scores = g - log_q  # infonce
         return infonce_loss(scores[:batch], scores[batch:].reshape(batch, cfg.k))
+
+    def _chunk_points(self) -> int:
+        return chunk_points(self.config.model, self.config.hidden, self.config.depth)
+
+    def _chunked_loss(self, x_data: torch.Tensor, data_rows: torch.Tensor | None, negatives: int) -> torch.Tensor:
+        """NCE's or InfoNCE's loss and gradient over chunks of ~_chunk_points() points (models/chunked_steps.py),
+        the negatives drawn (or, from a fixed sample, gathered) chunk by chunk.   x_data: (B, d)"""
+        cfg, chunk = self.config, self._chunk_points()
+        between_chunks = raise_when(self.stop, Stopped)
+        if cfg.method == "nce":
+            rows = None if self.fixed_noise is None else \
+                torch.randint(0, self.fixed_noise.shape[0], (negatives,), generator=self.gen, device=self.device)
+            noise_chunks = (self.fixed_noise[part] for part in rows.split(chunk)) if rows is not None else \
+                (self.noise.sample(size, self.gen).to(torch.float32) for size in _sizes(negatives, chunk))
+            return accumulate_nce_gradient(self.model, x_data, noise_chunks, negatives, self._log_q, cfg.nr,
+                                           chunk, between_chunks)
+        k = cfg.k
+        rows_per_chunk = max(1, chunk // (1 + k))
+
+        def row_chunks():
+            for start in range(0, x_data.shape[0], rows_per_chunk):
+                x_pos = x_data[start:start + rows_per_chunk]  # (r, d)
+                if self.fixed_noise is None:
+                    x_neg = self.noise.sample(x_pos.shape[0] * k, self.gen).to(torch.float32)  # (r·k, d)
+                else:  # the k points paired with each chosen data row, as _draw_noise takes them
+                    chosen = data_rows[start:start + rows_per_chunk].unsqueeze(1)  # (r, 1)
+                    x_neg = self.fixed_noise[(chosen * k + torch.arange(k, device=self.device)).reshape(-1)]
+                yield x_pos, x_neg
+        return accumulate_infonce_gradient(self.model, row_chunks(), x_data.shape[0], self._log_q, between_chunks)
 
     # ------------------------------------------------------------------ reporting
     def frame(self, resolution: int | None = None, with_grad: bool = True, arrays: bool = True,
@@ -548,14 +601,17 @@ class Trainer:
         return out
 
     def _model_on(self, points: torch.Tensor) -> torch.Tensor:
-        """G at many points (M, d) -> (M,) float64, in chunks of STOP_CHUNK_POINTS with a look at `stop`
-        between them (a 512² grid with a wide model takes seconds)."""
-        parts = []
-        for part in points.split(STOP_CHUNK_POINTS):
-            if parts and self.stop():
+        """G at many points (M, d) -> (M,) float64, in chunks of at most STOP_CHUNK_POINTS (fewer for a wide
+        model: its layers stay a few MB) with a look at `stop` between them (a 512² grid with a wide model
+        takes seconds). Each chunk is written into one output: a list of small results kept between the big
+        freed layers pinned glibc's heap, which grew by ~4 MB a chunk (270 MB for one frame at grid 512)."""
+        chunk = min(STOP_CHUNK_POINTS, self._chunk_points())
+        g = torch.empty(points.shape[0], dtype=torch.float64, device=points.device)  # (M,)
+        for start in range(0, points.shape[0], chunk):
+            if start and self.stop():
                 raise Stopped()
-            parts.append(self.shown(part))
-        return torch.cat(parts).double()
+            g[start:start + chunk] = self.shown(points[start:start + chunk])
+        return g
 
     def _static_arrays(self, view: _GridView) -> dict:
         shape = (view.grid.n, view.grid.n) if self.dim == 2 else (view.grid.n,)
@@ -567,9 +623,14 @@ class Trainer:
     def _cpc_frame(self, view: _GridView | None) -> dict:
         cfg = self.config
         estimates = []
+        rows = cpc_rows_per_chunk(cfg.batch_size)
         for _ in range(4):  # average a few fresh batches: the per-step loss is noisy
             pairs = self._draw_data(cfg.batch_size, self.view_gen)
-            estimates.append(math.log(cfg.batch_size) - float(cpc_loss(self.shown.scores(pairs[:, :1], pairs[:, 1:]))))
+            if rows < cfg.batch_size:  # B × B scores a few rows at a time
+                loss = cpc_loss_in_rows(self.shown.embed_x, self.shown.embed_y, pairs[:, :1], pairs[:, 1:], rows)
+            else:
+                loss = float(cpc_loss(self.shown.scores(pairs[:, :1], pairs[:, 1:])))
+            estimates.append(math.log(cfg.batch_size) - loss)
         out = {"mi_estimate": sum(estimates) / len(estimates), "mi_true": cfg.mi, "mi_cap": math.log(cfg.batch_size)}
         if view is None:
             return out

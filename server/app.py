@@ -6,7 +6,6 @@ from typing import Optional
 
 import torch
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 
 from models.trainer import resolve_device
@@ -14,7 +13,7 @@ from models.trainer import resolve_device
 from . import catalog, errors, routes
 from .assets import FRONTEND_DIR
 from .hub import Hub
-from .security import SecurityMiddleware, install_log_redaction, warn_if_exposed
+from .security import Access, SecurityMiddleware, install_log_redaction, warn_if_exposed
 from .settings import Settings
 
 
@@ -29,7 +28,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         # make them wait on each other (and on a busy 2-core machine, slow every step down)
         torch.set_num_threads(settings.torch_threads)
         app.state.device = resolve_device(settings.device).type  # fails fast on NCE_DEVICE=cuda without CUDA
-        app.state.hub = Hub(settings)
+        app.state.hub = Hub(settings, app.state.access)
         try:
             yield
         finally:
@@ -38,6 +37,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app = FastAPI(title="NCE Playground", version=catalog.version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
+    app.state.access = Access(settings)  # reads NCE_STUDENT_TOKENS: a bad file stops the app here
     # gzip for every HTTP response over 1 KB the client accepts it for: the 4.8 MB Plotly bundle goes out
     # as ~1.4 MB (a room of 40 laptops on one Wi-Fi). Level 6: nearly level 9's size at a third of its CPU.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
@@ -45,5 +45,5 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     errors.install(app)
     app.include_router(routes.router)
     # StaticFiles keeps every request inside frontend/ (normalised paths, no symlinks out)
-    app.mount("/static", StaticFiles(directory=FRONTEND_DIR, check_dir=False), name="static")
+    app.mount("/static", routes.PageGuardedStaticFiles(directory=FRONTEND_DIR, check_dir=False), name="static")
     return app

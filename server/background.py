@@ -10,7 +10,8 @@ from typing import Optional
 import uvicorn
 
 from .app import create_app
-from .settings import UVICORN_OPTIONS, Settings
+from .connections import uvicorn_options
+from .settings import Settings
 
 STARTUP_TIMEOUT_S = 20.0
 DRAIN_TIMEOUT_S = 3.0
@@ -36,9 +37,12 @@ class BackgroundServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)  # accepted sockets inherit it
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+        options = uvicorn_options(self.settings)  # as `nce-playground serve`
+        # its open connections and drops (server.connections.ConnectionGuard), for tests and benches
+        self.app.state.connection_guard = options["http"].guard
         config = uvicorn.Config(self.app, log_level="warning", access_log=False,
                                 log_config=None,  # logs go to the root logger (pytest shows them)
-                                **UVICORN_OPTIONS)
+                                **options)
         self._server, self._socket = uvicorn.Server(config), sock
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name=f"uvicorn-{port}", daemon=True)

@@ -18,6 +18,8 @@ import signal
 import time
 from typing import Any, Awaitable, Callable, Optional
 
+from .security import SECURITY_HEADERS
+
 log = logging.getLogger("uvicorn.error")  # uvicorn configures this one: the lines show beside its own
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
@@ -131,8 +133,10 @@ async def _refuse(scope: dict, send, reason: str) -> None:
     """503 for HTTP, close 1013 (try again later) for a socket: only while loading failed or hangs."""
     if scope["type"] == "http":
         body = json.dumps({"detail": reason}).encode()
-        await send({"type": "http.response.start", "status": 503,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        # answered before the app (and its SecurityMiddleware): the security headers are added here
+        headers += [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
     elif scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1013, "reason": reason[:120]})

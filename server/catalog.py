@@ -1,10 +1,13 @@
-"""What the page asks before it starts: the presets menu and the knob schema, read from models/
-(the registries and the one config model), never written out twice."""
+"""What the page asks before it starts: the presets menu, the knob schema and what a config will cost,
+read from models/ (the registries, the one config model, the one cost model), never written out twice."""
 from __future__ import annotations
 
 from importlib import metadata
+from typing import Any, Optional
 
-from models.config import knob_schema
+from models.config import ConfigError, knob_schema, parse_config
+from models.cost import predict
+from models.data import CUSTOM
 from models.data import DATA_PRESETS
 from models.energy import MODEL_KINDS
 from models.experiments import schema as experiment_schema
@@ -38,3 +41,17 @@ def schema() -> dict:
         "rebuild": [name for name in knobs if name in REBUILD_KNOBS],
         "experiments": experiment_schema(),
     }
+
+
+def cost(raw: Any, budget_mb: float, uploads: Optional[Any] = None) -> dict:
+    """/api/cost: the predicted cost (models/cost.py) of a partial config (missing knobs take their defaults)
+    against the per-session budget: {memory_mb, seconds_per_step, budget_mb, ok, message, driver}.
+    `uploads`: the caller's upload store, for the shape of an uploaded data_file (an unknown handle is a
+    ConfigError naming data_file, as `start` would say). ConfigError for a config that does not validate."""
+    if not isinstance(raw, dict):
+        raise ConfigError(["config: must be an object of knob names to values"])
+    config = parse_config(raw)
+    rows = dim = None
+    if config.data == CUSTOM and config.method != "cpc" and uploads is not None:
+        rows, dim = uploads.samples_for(config.data_file).shape
+    return predict(config, rows, dim).public(budget_mb)

@@ -1,5 +1,6 @@
-"""`nce-playground serve`, `nce-playground run --config CFG.json --out RESULT.json` and
-`nce-playground sweep --config SWEEP.json --out SWEEP_RESULT.json`."""
+"""`nce-playground serve`, `nce-playground run --config CFG.json --out RESULT.json`,
+`nce-playground sweep --config SWEEP.json --out SWEEP_RESULT.json` and
+`nce-playground tokens --count N --out TOKENS.txt` (per-student links)."""
 from __future__ import annotations
 
 import argparse
@@ -104,13 +105,21 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from models.experiments import EXPERIMENTS, SweepContext, parse_sweep, run_sweep
+    from models.experiments import EXPERIMENTS, SweepContext, parse_sweep, predict, run_sweep
 
     if not _threads(args):
         return 2
     config = _load_config(args.config, parse_sweep, "sweep config")
     if config is None:
         return 2
+    cost = predict(config)  # from the config alone: nothing is allocated yet
+    if not args.quiet:
+        print(f"{config.experiment}: {cost.summary()}", file=sys.stderr)
+    if args.max_memory_mb is not None:
+        problem = cost.over(args.max_memory_mb, f"--max-memory-mb allows {args.max_memory_mb:,} MB")
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     progress = None if args.quiet else _progress_bar_of(EXPERIMENTS[config.experiment].progress_unit)
     try:
         result = run_sweep(config, SweepContext(progress=progress))
@@ -128,8 +137,9 @@ def serve_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from server.boot import DeferredApp
+    from server.connections import uvicorn_options
     from server.security import install_log_redaction
-    from server.settings import UVICORN_OPTIONS, Settings
+    from server.settings import Settings
 
     # the settings come from the environment: let --host/--port reach them too
     if args.host:
@@ -153,8 +163,47 @@ def serve_command(args: argparse.Namespace) -> int:
 
     install_log_redaction()  # from the first request line on, even one answered while the app loads
     app = DeferredApp(build_app)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", **UVICORN_OPTIONS)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", **uvicorn_options(settings))
     return 1 if app.failure else 0
+
+
+def tokens_command(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from server.tokens import TOKEN_FILE_MODE, link_with_token, new_tokens, write_token_file
+
+    parts = urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        print(f"error: --url must be an http:// or https:// address with a host (got {args.url!r})", file=sys.stderr)
+        return 2
+    tokens = new_tokens(args.count)
+    try:
+        write_token_file(args.out, tokens)
+    except FileExistsError:
+        print(f"error: --out {args.out} exists: its links may be handed out already; remove it or pick another "
+              f"file", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: --out {args.out}: cannot write it: {error}", file=sys.stderr)
+        return 2
+    for token in tokens:
+        print(link_with_token(args.url, token))
+    placeholder = " and put this machine's address for HOST" if "HOST" in args.url else ""
+    print(f"wrote {len(tokens)} token{'' if len(tokens) == 1 else 's'} to {args.out} (mode {TOKEN_FILE_MODE:04o}); "
+          f"serve with NCE_STUDENT_TOKENS={args.out}{placeholder}", file=sys.stderr)
+    return 0
+
+
+def _token_count(text: str) -> int:
+    from server.tokens import MAX_TOKEN_COUNT
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_TOKEN_COUNT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_TOKEN_COUNT:,} (got {text!r})")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -182,12 +231,22 @@ def main(argv: list[str] | None = None) -> int:
                      help="torch threads (default: NCE_TORCH_THREADS, else 1; tiny models gain little from more)")
     run.set_defaults(func=run_command)
     sweep = commands.add_parser("sweep", help="run an experiment (many models at once) and write SWEEP_RESULT.json")
-    sweep.add_argument("--config", required=True, help="JSON file: {\"experiment\": ..., its knobs} (DESIGN.md §5)")
+    sweep.add_argument("--config", required=True, help="JSON file: {\"experiment\": ..., its knobs} (docs/design.md §5)")
     sweep.add_argument("--out", required=True, help="where to write SWEEP_RESULT.json")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.add_argument("--threads", type=_positive_int, default=None,
                        help="torch threads (default: NCE_TORCH_THREADS, else 1; a big sweep gains from the cores)")
+    sweep.add_argument("--max-memory-mb", type=_positive_int, default=None,
+                       help="refuse (exit 2, naming the knobs) a sweep whose predicted peak memory is over this; "
+                            "default: no bound (the prediction is printed either way, unless --quiet)")
     sweep.set_defaults(func=sweep_command)
+    tokens = commands.add_parser("tokens", help="write per-student access tokens (for NCE_STUDENT_TOKENS) and "
+                                                "print one link each")
+    tokens.add_argument("--count", required=True, type=_token_count, help="how many tokens (one per student)")
+    tokens.add_argument("--out", required=True, help="the new token file (mode 0600; an existing one is refused)")
+    tokens.add_argument("--url", default="http://HOST:8000/", help="the server's address, for the links "
+                                                                   "(default http://HOST:8000/)")
+    tokens.set_defaults(func=tokens_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

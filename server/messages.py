@@ -1,10 +1,12 @@
 """Client -> server messages (docs/protocol.md): JSON text checked into a Command, or a
-MessageError whose text says what was wrong, for an `error` reply."""
+MessageError whose text says what was wrong, for an `error` reply; and MessageRate, how many of them
+one socket may send."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 MAX_MESSAGE_CHARS = 65_536  # a full config is ~1 KB
 MAX_STEP_N = 10_000
@@ -67,3 +69,76 @@ def parse_message(text: str) -> Command:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+BURST_SECONDS = 2.0  # a burst of this many seconds' worth of messages passes at once
+FLOOD_FACTOR = 10    # a socket sending over FLOOD_FACTOR × the rate ...
+FLOOD_SECONDS = 3    # ... in each of this many whole seconds in a row is closed (a flood, not a busy page)
+READ_CAP_FACTOR = 2  # past this many times the flood limit in one second, the rest waits for the next second
+RUN, DROP, REFUSE, FLOOD = "run", "drop", "refuse", "flood"  # MessageRate.admit's verdicts
+
+
+class MessageRate:
+    """The message budget of one socket: a token bucket refilled at `rate` messages per second that holds
+    BURST_SECONDS of them. admit() is asked for every message (pings and binary ones too) and says:
+    - RUN it;
+    - DROP it unrun;
+    - REFUSE: drop it and send one `error` (refusal()). Only the first drop of an episode, which ends
+      once the bucket is full again, so a flood gets one reply, not one per message;
+    - FLOOD: over FLOOD_FACTOR × rate in each of FLOOD_SECONDS whole seconds in a row: close the socket
+      (flood_reason()).
+    Used on the event loop only (no lock); `clock` is for tests."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
+        self.rate = float(rate)
+        self.burst = max(1.0, BURST_SECONDS * self.rate)
+        self.flood_limit = FLOOD_FACTOR * self.rate  # messages in one second
+        self._clock = clock
+        self._tokens, self._at = self.burst, clock()
+        self._warned = False
+        self._origin, self._window, self._in_window, self._flood_windows = self._at, 0, 0, 0
+
+    def admit(self) -> str:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._flooding(now):
+            return FLOOD
+        if self._tokens >= self.burst:
+            self._warned = False  # calm again: the next episode gets its own reply
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return RUN
+        if self._warned:
+            return DROP
+        self._warned = True
+        return REFUSE
+
+    def _flooding(self, now: float) -> bool:
+        """Count this message in its whole second since the first; True once FLOOD_SECONDS seconds in a
+        row (this one included) each held more than flood_limit messages."""
+        window = int(now - self._origin)
+        if window != self._window:
+            flooded = window == self._window + 1 and self._in_window > self.flood_limit
+            self._flood_windows = self._flood_windows + 1 if flooded else 0
+            self._window, self._in_window = window, 0
+        self._in_window += 1
+        return self._flood_windows + (self._in_window > self.flood_limit) >= FLOOD_SECONDS
+
+    def pause(self) -> float:
+        """Seconds to wait before reading the next message: 0 (a chance for the others to run), or the
+        rest of this second once it held READ_CAP_FACTOR × flood_limit messages. So a flood is read only
+        as fast as it takes to see it (the rest waits in the client's socket and blocks its sender), and
+        costs the event loop a bounded few hundred messages a second."""
+        if self._in_window < READ_CAP_FACTOR * self.flood_limit:
+            return 0.0
+        return max(0.0, self._origin + self._window + 1 - self._clock())
+
+    def refusal(self) -> str:
+        return (f"too many messages: this server runs {self.rate:g} per second from one socket on average, "
+                f"bursts of {self.burst:g} (NCE_MESSAGE_RATE); the ones over it are dropped, not run. Slow down")
+
+    def flood_reason(self) -> str:
+        """The close reason (under 123 bytes)."""
+        return (f"message flood: over {self.flood_limit:g}/s for {FLOOD_SECONDS} s "
+                f"(NCE_MESSAGE_RATE is {self.rate:g}/s)")

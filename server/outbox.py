@@ -18,8 +18,11 @@ CLOSE_POLICY = 1008
 
 
 class Close:
-    def __init__(self, code: int, reason: str):
-        self.code, self.reason = code, reason[:120]  # a close reason must fit in 123 bytes
+    """`drop`: the connection is aborted as soon as the close frame is written, without waiting for the
+    client's side of the closing handshake (a flooding client keeps sending meanwhile)."""
+
+    def __init__(self, code: int, reason: str, drop: bool = False):
+        self.code, self.reason, self.drop = code, reason[:120], drop  # a close reason must fit in 123 bytes
 
 
 Item = Union[str, Close]
@@ -59,11 +62,11 @@ class Outbox:
         self._wake()
         return len(text)
 
-    def close(self, code: int, reason: str) -> None:
-        """Send what is queued, then close the socket with `code` and `reason`."""
+    def close(self, code: int, reason: str, drop: bool = False) -> None:
+        """Send what is queued, then close the socket with `code` and `reason` (and `drop`: see Close)."""
         with self._lock:
             if self._close is None:
-                self._close = Close(code, reason)
+                self._close = Close(code, reason, drop)
         self._wake()
 
     def take(self) -> list[Item]:

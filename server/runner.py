@@ -15,6 +15,7 @@ from typing import Optional
 import torch
 
 from models.config import RunConfig, parse_config
+from models.cost import RunCost, check_budget
 from models.data import CUSTOM
 from models.trainer import ApplyResult, Stopped, Trainer, needs_rebuild
 
@@ -22,6 +23,7 @@ from . import render, wire
 from .messages import Command
 from .outbox import ByteBudget, Outbox
 from .settings import Settings
+from .sweeps import StepCount
 from .uploads import UploadStore, check_data_file
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,8 @@ class Runner:
         self.steps_left: Optional[int] = None  # of a `step n`
         self.error: Optional[str] = None       # set when training failed unexpectedly
         self.config_rev = 0
-        self.steps_total = 0          # steps this session trained, for settings.max_steps
+        self.cost: Optional[RunCost] = None  # the run's predicted cost (models/cost.py), within the budget
+        self.steps = StepCount()      # steps this session trained, its sweeps' model-steps too (settings.max_steps)
         self._published: Optional[tuple] = None
         self._step_seconds = 0.002    # running mean of one step's time: sizes the chunks
         self._limit_close: Optional[tuple[int, str]] = None
@@ -113,6 +116,10 @@ class Runner:
 
     def stopping(self) -> bool:
         return self._stopped
+
+    @property
+    def steps_total(self) -> int:
+        return self.steps.total
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
@@ -174,10 +181,13 @@ class Runner:
     def _on_start(self, command: Command) -> None:
         check_data_file(command.config.get("data_file"))
         config = parse_config({"device": self.settings.device, **command.config})
-        trainer = Trainer(config, self._samples_for(config), stop=self.stopping)
+        samples = self._samples_for(config)
+        cost = self._within_budget(config, samples)  # before anything is allocated
+        trainer = Trainer(config, samples, stop=self.stopping)
         old = self.trainer.config if self.trainer is not None else None
         self.trainer, self.error = trainer, None
         self.mode, self.steps_left = ("paused" if command.paused else "running"), None
+        self.cost = cost
         self._accepted(ApplyResult(config, True, _changed(old, config)))
 
     def _on_set(self, command: Command) -> None:
@@ -187,7 +197,9 @@ class Runner:
         old = trainer.config
         new = old.patched(command.config)
         samples = self._samples_for(new) if needs_rebuild(old, new) and _uses_samples(new) else None
+        cost = self._within_budget(new, samples if samples is not None else trainer.samples)
         result = trainer.apply(command.config, samples=samples)
+        self.cost = cost
         self._accepted(result)
 
     def _on_pause(self, _command: Command) -> None:
@@ -227,11 +239,19 @@ class Runner:
     def _samples_for(self, config: RunConfig):
         return self.services.uploads.samples_for(config.data_file) if _uses_samples(config) else None
 
+    def _within_budget(self, config: RunConfig, samples) -> RunCost:
+        """The run's predicted cost (models/cost.py); ConfigError naming the knobs that drive it when its peak
+        memory is over NCE_SESSION_MEMORY_MB (an `error` reply: nothing applied, the session goes on)."""
+        shape = samples.shape if samples is not None and _uses_samples(config) else (None, None)
+        return check_budget(config, self.settings.session_memory_mb, shape[0], shape[1])
+
     def _accepted(self, result: ApplyResult) -> None:
-        """After a start or set: reply with the config, and refresh what the change touched."""
+        """After a start or set: reply with the config (and its predicted cost), and refresh what the change
+        touched."""
         self.config_rev += 1
-        self.outbox.put(wire.config_message(self.config_rev, result.config.model_dump(), result.rebuilt,
-                                            result.changed))
+        reply = wire.config_message(self.config_rev, result.config.model_dump(), result.rebuilt, result.changed)
+        reply["cost"] = self.cost.public(self.settings.session_memory_mb)
+        self.outbox.put(reply)
         if result.rebuilt:
             self.error = None
         render.prepare_views(self.trainer, self.settings.frame_grid_2d)
@@ -273,7 +293,7 @@ class Runner:
             return
         if taken:
             self._step_seconds = 0.8 * self._step_seconds + 0.2 * (time.perf_counter() - started) / taken
-        self.steps_total += taken
+        self.steps.add(taken)
         if self.steps_left is not None:
             self.steps_left -= taken
             if self.steps_left <= 0 or trainer.state != "ok":

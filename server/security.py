@@ -1,10 +1,10 @@
 """Security defaults: strict headers on every response, a Host-header allowlist (DNS rebinding),
-the optional access token, same-origin sockets (browsers let any page open a WebSocket) and
-same-origin state-changing requests (any page can POST a form to any server), the token kept out
-of the logs, and a loud start-up warning when the server is reachable from the network unguarded."""
+the access tokens (NCE_TOKEN, NCE_STUDENT_TOKENS; wrong guesses throttled per address), same-origin
+sockets (browsers let any page open a WebSocket) and same-origin state-changing requests (any page
+can POST a form to any server), the token kept out of the logs, and a loud start-up warning when the
+server is reachable from the network unguarded."""
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .settings import Settings, is_loopback
+from .tokens import LOCAL, GuessThrottle, Holder, TokenGate, read_token_file
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,56 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def token_matches(connection: HTTPConnection, token: Optional[str]) -> bool:
-    """True when no token is set, or the request carries it (?token=... or X-NCE-Token)."""
-    if token is None:
-        return True
-    supplied = connection.query_params.get(TOKEN_QUERY) or connection.headers.get(TOKEN_HEADER) or ""
-    return hmac.compare_digest(supplied.encode("utf-8", "surrogatepass"), token.encode("utf-8"))
+class Refused(Exception):
+    """A request refused for its token: HTTP status, socket close code, message, and for a throttled
+    address the seconds to wait (Retry-After)."""
+
+    def __init__(self, status: int, close_code: int, detail: str, retry_after: Optional[int] = None):
+        super().__init__(detail)
+        self.status, self.close_code, self.detail, self.retry_after = status, close_code, detail, retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+
+
+CLOSE_UNAUTHORISED = 4401
+CLOSE_THROTTLED = 4429  # 4000 + HTTP's 429 Too Many Requests
+
+
+class Access:
+    """Who may use the server: NCE_TOKEN and the tokens in NCE_STUDENT_TOKENS (none set: everyone, as
+    one local user), with wrong guesses throttled per client address. Made once per app."""
+
+    def __init__(self, settings: Settings, throttle: Optional[GuessThrottle] = None):
+        students = read_token_file(settings.student_tokens) if settings.student_tokens is not None else ()
+        self.gate = TokenGate(settings.token, students)
+        self.throttle = throttle or GuessThrottle()
+
+    def admit(self, connection: HTTPConnection) -> Holder:
+        """The holder of the connection's token (?token=... or X-NCE-Token), or Refused: 429 / 4429
+        while its address is throttled (the token is not even looked at), 401 / 4401 without a right one."""
+        if not self.gate.required:
+            return LOCAL
+        address = connection.client.host if connection.client else "unknown"
+        wait = self.throttle.retry_after(address)
+        if wait is not None:
+            raise _throttled(wait)
+        supplied = connection.query_params.get(TOKEN_QUERY) or connection.headers.get(TOKEN_HEADER)
+        holder = self.gate.holder_of(supplied or "")
+        if holder is not None:
+            return holder
+        if supplied:  # a guess (a request with no token at all guesses nothing)
+            block = self.throttle.failed(address)
+            if block is not None:
+                log.info("wrong access tokens from %s: refused for %d s", address, block)
+        raise Refused(401, CLOSE_UNAUTHORISED,
+                      "a valid access token is required (?token=... in the page's address, or the X-NCE-Token header)")
+
+
+def _throttled(wait: int) -> Refused:
+    return Refused(429, CLOSE_THROTTLED, f"too many wrong access tokens from your address: try again in {wait} s",
+                   retry_after=wait)
 
 
 def same_origin(connection: HTTPConnection) -> bool:
@@ -181,7 +226,7 @@ def exposure_warnings(settings: Settings) -> list[str]:
     if is_loopback(settings.host):
         return []
     problems = []
-    if settings.token is None:
+    if settings.token is None and settings.student_tokens is None:
         problems.append(f"bound to {settings.host} with no NCE_TOKEN: anyone who can reach this port can "
                         f"open sessions and upload data. Set NCE_TOKEN (e.g. NCE_TOKEN=$(openssl rand -hex 8)) "
                         f"and hand out http://HOST:{settings.port}/?token=...")

@@ -4,7 +4,7 @@
         httpx.get(f"{live_server}/api/health")
 
     def test_token(make_server):            # any Settings field as a keyword
-        server = make_server(token="secret", max_sessions=2)
+        server = make_server(token="secret-16-chars!", max_sessions=2)
         server.url, server.ws_url, server.app   # the app: server.app.state.hub has the sessions
 
 A LiveServer *is* its base URL ("http://127.0.0.1:PORT"), so f-strings work directly.

@@ -6,6 +6,7 @@ import { decodeHash } from './hash.js';
 import { ConfigStore } from './state.js';
 import { Run } from './run.js';
 import { Controls } from './controls.js';
+import { CostLine } from './cost.js';
 import { Panels } from './panels.js';
 import { StatusBar } from './status.js';
 import { Lessons } from './lessons.js';
@@ -29,6 +30,7 @@ export class App {
     this.panels = new Panels();
     this.panels.source = () => this.runs;
     this.controls = new Controls($('knobs'), this.table, { presets, onChange: (name, value) => this.change({ [name]: value }) });
+    this.cost = new CostLine(this.controls.widgets.batch_size && this.controls.widgets.batch_size.root); // memory, speed
     this.store.on('change', config => this.showConfig(config));
     this.lockstep = new Lockstep({ runs: () => this.runs, onChange: () => this.showState() }); // compare mode's clock
     this.main = this.makeRun('main', COLORS.model);
@@ -157,6 +159,7 @@ export class App {
       if (!started) this.controls.markInvalid([]); // a refused link's fields stay marked while its message shows
       this.status.rev(message.config_rev);
       this.status.total(message.config.steps);
+      this.cost.show(message.cost);
       if (!started && message.changed && message.changed.length && !this.answersLesson(message.config)) {
         const changed = message.changed.join(', ');
         if (message.rebuilt) this.messages.info(`Rebuilt the model for ${changed}: training starts again from step 0.`, 'applied');
@@ -197,6 +200,7 @@ export class App {
     const named = fieldsNamed(text);
     if (run === this.main) {
       this.messages.error(`Not applied: ${text}`, 'refused');
+      this.cost.refused(text);
       this.controls.markInvalid(named);
       this.store.replace(this.mainKnobs(run.config || this.store.config), 'server');
       this.controls.update(this.store.config, true);
@@ -210,6 +214,7 @@ export class App {
     if (run === this.main) {
       const fallback = named.length ? `Using the default for ${named.join(', ')}.` : 'Using the defaults.';
       this.messages.error(`These settings were refused: ${text}. ${fallback}`, 'start');
+      this.cost.refused(text);
       this.controls.markInvalid(named);
     }
     const config = named.length && run.startTries < 3 ? this.store.withoutFields(run.desired, named) : { ...this.store.defaults };

@@ -5,7 +5,27 @@
 // report (panels as PNG data URLs, the config and the final numbers as tables). The report embeds
 // images rather than live figures: the Plotly bundle is ~4.8 MB, and a file with no script at all
 // opens anywhere (offline, in a mail or a course page that blocks scripts) and prints as it looks.
+// No export carries the page's access token (?token=...): a file travels further than the room.
 import { formatKL } from './plots/curves.js';
+
+export const ASK_FOR_LINK = 'this server needs an access token, which this file leaves out: ask your instructor for the link';
+
+/** The page's link made fit for a file: without its access token (the key to the server, however its
+ *  name is spelled in the query). {link, tokenRemoved}. */
+export function exportLink(link) {
+  if (!link) return { link: link ?? null, tokenRemoved: false };
+  let url;
+  try { url = new URL(link, window.location.origin); } catch { return { link: null, tokenRemoved: false }; }
+  if (!url.searchParams.has('token')) return { link, tokenRemoved: false };
+  url.searchParams.delete('token');
+  return { link: url.toString(), tokenRemoved: true };
+}
+
+/** The `link` fields of an exported JSON document: the token-free link, and why it alone may not open. */
+function linkFields(pageLink) {
+  const { link, tokenRemoved } = exportLink(pageLink);
+  return tokenRemoved ? { link, link_note: ASK_FOR_LINK } : { link };
+}
 
 function flat(values) {
   return values && Array.isArray(values[0]) ? values.flat() : values;
@@ -60,7 +80,7 @@ function baseName(run) {
 
 export function exportJSON(runs, link) {
   const [main, ...others] = runs;
-  const doc = { ...runDocument(main), link, exported_at: new Date().toISOString() };
+  const doc = { ...runDocument(main), ...linkFields(link), exported_at: new Date().toISOString() };
   if (others.length) doc.compare_runs = others.map(runDocument);
   download(`${baseName(main)}.json`, 'application/json', `${JSON.stringify(doc, null, 1)}\n`);
 }
@@ -96,7 +116,7 @@ export function sweepDocument(state) {
 }
 
 export function exportSweepJSON(state, link) {
-  const doc = { ...sweepDocument(state), link, exported_at: new Date().toISOString() };
+  const doc = { ...sweepDocument(state), ...linkFields(link), exported_at: new Date().toISOString() };
   download(`${sweepName(doc)}.json`, 'application/json', `${JSON.stringify(doc, null, 1)}\n`);
 }
 
@@ -319,7 +339,8 @@ function tableHTML(head, rows, attrs = '') {
 }
 
 /** The report as one HTML document with no script and nothing to fetch. */
-export async function reportHTML({ panels, runs, link, frameOf }) {
+export async function reportHTML({ panels, runs, link: pageLink, frameOf }) {
+  const { link, tokenRemoved } = exportLink(pageLink);
   drawEveryPanel(panels, runs);
   const shown = shownPanels(panels);
   const images = await Promise.all(shown.map(p => plotImage(p.plot, 1.5)));
@@ -342,7 +363,7 @@ export async function reportHTML({ panels, runs, link, frameOf }) {
 <h1>NCE Playground — run report</h1>
 <p class="line">${esc(line)}</p>
 <p class="meta">Exported ${esc(when.toISOString().replace('T', ' ').slice(0, 19))} UTC · device ${esc(f.device ?? '–')} · state ${esc(main.status.state)}${runs.length > 1 ? ' · compared in lockstep (equal steps)' : ''}.
-This file needs no network and no server: the panels are images.${link ? ` Reopen this configuration live: <a href="${esc(link)}">${esc(link)}</a>` : ''}</p>
+This file needs no network and no server: the panels are images.${link ? ` Reopen this configuration live: <a href="${esc(link)}">${esc(link)}</a>` : ''}${tokenRemoved ? ` (${esc(ASK_FOR_LINK)}, and keep the part of the address above from # on)` : ''}</p>
 <h2>Final numbers</h2>
 ${tableHTML(['run', ...numbers.columns], numbers.rows, ' class="numbers" data-testid="report-numbers"')}
 <h2>Panels</h2>

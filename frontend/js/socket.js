@@ -6,8 +6,9 @@ export const CLOSE_MEANING = {
   1013: 'the server is busy (too many sessions)',
   4401: 'access refused: the link needs a valid token',
   4408: 'this session reached its limits',
+  4429: 'too many wrong tokens from this address: check the link, then reload',
 };
-const NO_RETRY = new Set([4401, 4408]);
+const NO_RETRY = new Set([4401, 4408, 4429]);
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 10000;
 

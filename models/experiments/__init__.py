@@ -1,12 +1,15 @@
 """Experiments: sweeps of many independent models, one point per setting, next to the app's theory.
 
 The registry EXPERIMENTS maps the `experiment` name of SWEEP.json to its entry; adding an experiment
-is one module and one entry. Each entry has its own typed, bounded config, a theory computed
-independently of the fitting, and a `run` that yields points as groups of models finish.
+is one module and one entry. Each entry has its own typed, bounded config (strict numbers), a cost
+predicted from the config alone (peak memory, seconds, model-steps: common.SweepCost), a theory
+computed independently of the fitting, and a `run` that yields points as groups of models finish.
 
-    result = run_sweep(parse_sweep({"experiment": "efficiency", "reps": 200}), SweepContext())
+    cfg = parse_sweep({"experiment": "efficiency", "reps": 200})
+    predict(cfg).peak_bytes               # before anything is allocated
+    result = run_sweep(cfg, SweepContext())
 
-The document run_sweep returns is SWEEP_RESULT.json (DESIGN.md §5).
+The document run_sweep returns is SWEEP_RESULT.json (docs/design.md §5).
 """
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ from pydantic import BaseModel, ValidationError
 from ..config import ConfigError, describe
 from ..trainer import resolve_device
 from . import cpc_ceiling, efficiency, nr_budget, ranking
-from .common import SweepCancelled, SweepContext
+from .common import SweepCancelled, SweepContext, SweepCost
 
-__all__ = ["EXPERIMENTS", "Experiment", "SweepCancelled", "SweepContext", "parse_sweep", "run_sweep"]
+__all__ = ["EXPERIMENTS", "Experiment", "SweepCancelled", "SweepContext", "SweepCost", "parse_sweep", "predict",
+           "run_sweep"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class Experiment:
     log_x: bool
     progress_unit: str   # what sweep progress counts: "models" fitted, or "model-steps" trained
     total_models: Callable[[Any], int]
-    theory_curves: Callable[[Any], list[dict]]
+    cost: Callable[[Any, str], SweepCost]  # (config, device type): predicted before anything is allocated
+    theory_curves: Callable[[Any, SweepContext], list[dict]]
     run: Callable[[Any, SweepContext], Iterator[dict]]
 
 
@@ -43,22 +48,23 @@ EXPERIMENTS: dict[str, Experiment] = {
         "NCE's accuracy against N_r and the noise: T_d·MSE(λ̂)/Cramér–Rao for a Gaussian fitted exactly to "
         "N(0,1) data, against Gutmann & Hyvärinen's Theorem 3 (1 + 1/N_r when q = p_d).",
         efficiency.EfficiencyConfig, "nr", "N_r (noise per data point)", "T_d·MSE(λ̂) / Cramér–Rao", True, "models",
-        efficiency.total_models, efficiency.theory_curves, efficiency.run),
+        efficiency.total_models, lambda cfg, _device: efficiency.cost(cfg), efficiency.theory_curves, efficiency.run),
     "ranking": Experiment(
         "Ranking NCE (InfoNCE) against k: the same Gaussian, but only λ is estimated (c cancels); "
         "theory by the sandwich formula (1 + 1/k when q = p_d).",
         ranking.RankingConfig, "k", "k (negatives per data point)", "T_d·MSE(λ̂) / Cramér–Rao", True, "models",
-        ranking.total_models, ranking.theory_curves, ranking.run),
+        ranking.total_models, lambda cfg, _device: ranking.cost(cfg), ranking.theory_curves, ranking.run),
     "cpc_ceiling": Experiment(
         "CPC's InfoNCE bound on mutual information: it climbs with the true MI and flattens at log(batch); "
         "theory: the value of the optimal critic (Poole et al. 2019).",
         cpc_ceiling.CpcCeilingConfig, "mi", "true mutual information (nats)", "InfoNCE estimate (nats)", False, "model-steps",
-        cpc_ceiling.total_models, cpc_ceiling.theory_curves, cpc_ceiling.run),
+        cpc_ceiling.total_models, lambda cfg, _device: cpc_ceiling.cost(cfg), cpc_ceiling.theory_curves,
+        cpc_ceiling.run),
     "nr_budget": Experiment(
         "The MLP on a preset with a fixed sample: final KL(p_d ‖ p_θ) and |log Ẑ − log Z| against N_r, and the "
         "seconds each step costs — the trade-off a user faces.",
         nr_budget.NrBudgetConfig, "nr", "N_r (noise per data point)", "KL(p_d ‖ p_θ) at the end", True, "model-steps",
-        nr_budget.total_models, nr_budget.theory_curves, nr_budget.run),
+        nr_budget.total_models, nr_budget.cost, nr_budget.theory_curves, nr_budget.run),
 }
 
 
@@ -75,6 +81,17 @@ def parse_sweep(raw: Any) -> BaseModel:
         return model.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(describe(error, model)) from None
+
+
+def predict(cfg: BaseModel, device_type: Optional[str] = None) -> SweepCost:
+    """The sweep's predicted cost (common.SweepCost) on `device_type` (default: the one cfg.device resolves
+    to, else the CPU), from its config alone: nothing is allocated."""
+    if device_type is None:
+        try:
+            device_type = resolve_device(cfg.device).type
+        except ValueError:  # the device is absent: run_sweep will say so
+            device_type = "cpu"
+    return EXPERIMENTS[cfg.experiment].cost(cfg, device_type)
 
 
 def schema() -> dict[str, dict]:
@@ -99,7 +116,7 @@ def run_sweep(cfg: BaseModel, ctx: Optional[SweepContext] = None,
     ctx = ctx or SweepContext()
     ctx.device = resolve_device(cfg.device)
     started = time.perf_counter()
-    curves = entry.theory_curves(cfg)
+    curves = entry.theory_curves(cfg, ctx)
     if on_theory is not None:
         on_theory(curves)
     points = []

@@ -17,7 +17,9 @@ For q = p_d, P = N_r/(1 + N_r) everywhere and Σ_λλ / CR = 1 + 1/N_r exactly.
 
 Every setting reuses the same R data samples (common random numbers, so the curves compare settings,
 not luck), and each point carries `mle_baseline`: T_d · MSE / CR of maximum likelihood on those same
-samples. Its distance from 1 is the samples' luck, shared by every point of the sweep.
+samples. Its distance from 1 is the samples' luck, shared by every point of the sweep. The samples are
+drawn again block by block for each setting (common.data_chunks), so memory holds one chunk of fits,
+never R × T_d points; only one repetition's T_d·(1 + N_r) points cannot be split (cost()).
 """
 from __future__ import annotations
 
@@ -25,19 +27,26 @@ import math
 from typing import Annotated, Iterator, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from ..gaussian_fit import fit_nce
-from .common import (CRAMER_RAO, DEFAULT_NOISES, MAX_SWEEP_POINTS, NoiseSpec, SweepContext, build_noise_spec,
-                     chunk_rows, distinct, estimator_data, group_generator, lambda_summary, log_prob_rows,
-                     sample_rows, standard_normal)
+from .common import (CRAMER_RAO, DEFAULT_NOISES, MAX_SWEEP_POINTS, STRICT, NoiseSpec, Phase, SweepContext,
+                     SweepCost, build_noise_spec, data_bytes, data_chunks, distinct, fit_chunk_points,
+                     group_generator, lambda_summary, log_prob_rows, mle_baseline, sample_rows, standard_normal)
 
 QUAD_HALF_WIDTH = 14.0  # N(0, 1) mass beyond ±14 is ~1e-44
 QUAD_POINTS = 40_001
+CURVE_POINTS = 81       # N_r values of each theory curve
+THEORY_CHUNK = 16       # N_r values whose quadrature is computed at once
+# the cost model (cost()), measured with tests/models/experiments/test_sweep_cost.py's harness on the 2-core VM
+FIT_BYTES_PER_POINT = 68      # a chunk of fits: the noise draws and their log q (16), fit_nce's powers and offsets
+THEORY_BYTES_PER_CELL = 40    # theory(): (N_r values × quadrature points) float64 tensors, ~5 alive at once
+FIT_SECONDS_PER_POINT = 8e-8  # one core: ~10 Newton iterations over each data or noise point
+THEORY_SECONDS = 0.1          # one curve of CURVE_POINTS values
 
 
 class EfficiencyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     experiment: Literal["efficiency"] = "efficiency"
     reps: int = Field(200, ge=2, le=100_000, description="Repetitions per (noise, N_r): 200 gives ±20% intervals "
@@ -54,7 +63,7 @@ class EfficiencyConfig(BaseModel):
     @model_validator(mode="after")
     def _bounded(self) -> "EfficiencyConfig":
         distinct("nr", self.nr)
-        points = self.reps * len(self.noises) * sum(self.sample_size + max(1, round(v * self.sample_size))
+        points = self.reps * len(self.noises) * sum(self.sample_size + _noise_count(v, self.sample_size)
                                                     for v in self.nr)
         if points > MAX_SWEEP_POINTS:
             raise ValueError(f"reps: this sweep would draw {points:,} points; the limit is {MAX_SWEEP_POINTS:,} "
@@ -66,55 +75,84 @@ def total_models(cfg: EfficiencyConfig) -> int:
     return cfg.reps * len(cfg.nr) * len(cfg.noises)
 
 
+def _noise_count(nr: float, sample_size: int) -> int:
+    return max(1, round(nr * sample_size))
+
+
+def cost(cfg: EfficiencyConfig) -> SweepCost:
+    """Peak memory: the theory's quadrature, or one block of data samples with one chunk of fits (one
+    repetition at least: its T_d·(1 + N_r) points are fitted at once). Seconds: the points fitted."""
+    t_d = cfg.sample_size
+    row = t_d + max(_noise_count(v, t_d) for v in cfg.nr)  # points of one repetition's fit, the largest N_r
+    chunk = fit_chunk_points(row, cfg.reps, t_d)
+    fit_driver = (f"sample_size × (1 + nr) = {row:.2g} points in one repetition's fit (fitted at once)"
+                  if chunk == row else f"chunks of {chunk:,} points of fits (the reps are fitted chunk by chunk)")
+    phases = [Phase(THEORY_BYTES_PER_CELL * THEORY_CHUNK * QUAD_POINTS,
+                    f"the theory's quadrature ({THEORY_CHUNK} × {QUAD_POINTS:,} cells)", ()),
+              Phase(data_bytes(cfg.reps, t_d) + FIT_BYTES_PER_POINT * chunk, fit_driver, ("sample_size", "nr"))]
+    points = cfg.reps * len(cfg.noises) * sum(t_d + _noise_count(v, t_d) for v in cfg.nr)
+    seconds = points * FIT_SECONDS_PER_POINT + THEORY_SECONDS * len(cfg.noises)
+    return SweepCost.of(phases, seconds, total_models(cfg),
+                        f"reps × len(nr) × len(noises) = {cfg.reps:,} × {len(cfg.nr)} × {len(cfg.noises)} exact fits (one step each)",
+                        ("reps", "nr", "noises"))
+
+
 def theory(spec: NoiseSpec, nr_values: list[float]) -> list[float]:
-    """Σ_λλ / CR of Theorem 3 for each N_r, by midpoint quadrature on [−14, 14] (float64)."""
+    """Σ_λλ / CR of Theorem 3 for each N_r, by midpoint quadrature on [−14, 14] (float64), THEORY_CHUNK
+    values of N_r at a time (a few MB)."""
     data = standard_normal()
     noise = build_noise_spec(spec, data)
     x = torch.linspace(-QUAD_HALF_WIDTH, QUAD_HALF_WIDTH, QUAD_POINTS, dtype=torch.float64)
     dx = float(x[1] - x[0])
     log_pd, log_q = log_prob_rows(data, x), log_prob_rows(noise, x)  # (M,)
     g = torch.stack([-0.5 * x * x, torch.ones_like(x)], 1)  # (M, 2)
-    nr = torch.tensor(nr_values, dtype=torch.float64).unsqueeze(1)  # (L, 1)
-    posterior = torch.sigmoid(torch.log(nr) + log_q - log_pd)  # (L, M) P(x), 0 where q = 0
-    weight = posterior * log_pd.exp() * dx  # (L, M)
-    fisher = torch.einsum("lm,mi,mj->lij", weight, g, g)  # (L, 2, 2) I
-    mean = weight @ g  # (L, 2) m
-    inverse = torch.linalg.inv(fisher)
-    im = (inverse @ mean.unsqueeze(2)).squeeze(2)  # (L, 2) I⁻¹ m
-    sigma = inverse - (1 + 1 / nr).unsqueeze(2) * im.unsqueeze(2) * im.unsqueeze(1)  # (L, 2, 2)
-    return (sigma[:, 0, 0] / CRAMER_RAO).tolist()
+    outer = (g.unsqueeze(2) * g.unsqueeze(1)).reshape(-1, 4)  # (M, 4) g gᵀ
+    values = []
+    for start in range(0, len(nr_values), THEORY_CHUNK):
+        nr = torch.tensor(nr_values[start:start + THEORY_CHUNK], dtype=torch.float64).unsqueeze(1)  # (L, 1)
+        posterior = torch.sigmoid(torch.log(nr) + log_q - log_pd)  # (L, M) P(x), 0 where q = 0
+        weight = posterior * log_pd.exp() * dx  # (L, M)
+        fisher = (weight @ outer).reshape(-1, 2, 2)  # (L, 2, 2) I
+        mean = weight @ g  # (L, 2) m
+        inverse = torch.linalg.inv(fisher)
+        im = (inverse @ mean.unsqueeze(2)).squeeze(2)  # (L, 2) I⁻¹ m
+        sigma = inverse - (1 + 1 / nr).unsqueeze(2) * im.unsqueeze(2) * im.unsqueeze(1)  # (L, 2, 2)
+        values += (sigma[:, 0, 0] / CRAMER_RAO).tolist()
+    return values
 
 
-def theory_curves(cfg: EfficiencyConfig) -> list[dict]:
+def theory_curves(cfg: EfficiencyConfig, ctx: SweepContext) -> list[dict]:
     low, high = math.log10(min(cfg.nr)) - 0.3, math.log10(max(cfg.nr)) + 0.3
-    xs = [10 ** (low + (high - low) * i / 80) for i in range(81)]
-    return [{"noise": spec.public(), "label": spec.label(), "x": xs, "y": theory(spec, xs)} for spec in cfg.noises]
+    xs = [10 ** (low + (high - low) * i / (CURVE_POINTS - 1)) for i in range(CURVE_POINTS)]
+    curves = []
+    for spec in cfg.noises:
+        ctx.check()
+        curves.append({"noise": spec.public(), "label": spec.label(), "x": xs, "y": theory(spec, xs)})
+    return curves
 
 
 def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
     """One point per (noise, N_r), in that order, each as soon as its repetitions are fitted."""
     data = standard_normal()
     t_d, reps, device = cfg.sample_size, cfg.reps, ctx.device
-    x_data, mle_baseline = estimator_data(cfg.seed, reps, t_d, device)  # (R, T); each setting draws its own noise
+    baseline = mle_baseline(cfg.seed, reps, t_d, device, ctx.check)
     total, done = total_models(cfg), 0
     ctx.report(0, total)
     for noise_index, spec in enumerate(cfg.noises):
         noise = build_noise_spec(spec, data)
-        log_q_data = log_prob_rows(noise, x_data)  # (R, T)
         expected = theory(spec, cfg.nr)
         for nr_index, nr in enumerate(cfg.nr):
-            count = max(1, round(nr * t_d))
-            gen = group_generator(cfg.seed, noise_index * len(cfg.nr) + nr_index, device)
+            count = _noise_count(nr, t_d)
+            gen = group_generator(cfg.seed, noise_index * len(cfg.nr) + nr_index, device)  # this setting's noise
             lam, converged = [], []
-            chunk = chunk_rows(count + t_d, reps)
-            for start in range(0, reps, chunk):
-                rows = slice(start, min(reps, start + chunk))
-                x_noise = sample_rows(noise, rows.stop - rows.start, count, gen)  # (r, N)
-                theta, fitted = fit_nce(x_data[rows], log_q_data[rows], x_noise, log_prob_rows(noise, x_noise), nr)
+            for x_data, log_q_data in data_chunks(cfg.seed, reps, t_d, count + t_d, noise, device, ctx.check):
+                rows = x_data.shape[0]  # (r, T)
+                x_noise = sample_rows(noise, rows, count, gen)  # (r, N)
+                theta, fitted = fit_nce(x_data, log_q_data, x_noise, log_prob_rows(noise, x_noise), nr, ctx.check)
                 lam.append(theta[:, 0])
                 converged.append(fitted)
-                done += rows.stop - rows.start
+                done += rows
                 ctx.report(done, total)
             yield {"nr": nr, "noise": spec.public(), "label": spec.label(), "theory": expected[nr_index],
                    **lambda_summary(torch.cat(lam), torch.cat(converged), t_d), "noise_points": count,
-                   "mle_baseline": mle_baseline}
+                   "mle_baseline": baseline}

@@ -59,13 +59,13 @@ def test_a_refused_token_is_reported_and_not_retried(live_server, driver):
 
 
 def test_the_token_from_the_page_url_reaches_the_api_and_the_socket(make_server, driver):
-    server = make_server(token="XYZ")
-    driver.page.goto(f"{server}/?token=XYZ#grid=32&hidden=16")
+    server = make_server(token="XYZ-16-characters")
+    driver.page.goto(f"{server}/?token=XYZ-16-characters#grid=32&hidden=16")
     driver.wait_ready()
     driver.click("play")
     driver.wait_steps_above(5)
     driver.click("share")
-    assert "token=XYZ" in driver.value("share-link")
+    assert "token=XYZ-16-characters" in driver.value("share-link")
 
 
 def test_a_full_server_is_reported_and_retried(make_server, driver, context):

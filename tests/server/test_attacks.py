@@ -21,9 +21,10 @@ from models.config import QUOTE_CHARS, RunConfig
 from models.samples import MAX_ABS_VALUE
 from server import errors, wire
 from server.app import create_app
+from server.connections import uvicorn_options
 from server.messages import MAX_MESSAGE_CHARS
 from server.security import REDACTED, exposure_warnings, redact_token
-from server.settings import UVICORN_OPTIONS, Settings
+from server.settings import Settings
 from server.uploads import MAX_FORM_FIELDS
 
 from .conftest import FAST, run_coroutine, wait_until
@@ -189,8 +190,8 @@ def test_data_of_untrainable_scale_is_refused_at_upload(live_server, value, colu
 # ------------------------------------------------------------------ cross-site requests
 def test_a_cross_site_upload_is_refused_and_same_site_and_curl_pass(make_server):
     """Was: any web page could POST to /api/upload (no Origin check)."""
-    server = make_server(token="s3cret")
-    csv, url = "\n".join(str(i % 7) for i in range(40)), f"{server}/api/upload?token=s3cret"
+    server = make_server(token="s3cret-16-chars!")
+    csv, url = "\n".join(str(i % 7) for i in range(40)), f"{server}/api/upload?token=s3cret-16-chars!"
     uploads = server.app.state.hub.uploads
     for origin in ("http://attacker.example", "null", f"http://127.0.0.1:1{urlsplit(server.url).port}",
                    "http://evil/" + "x" * 5_000):
@@ -202,7 +203,7 @@ def test_a_cross_site_upload_is_refused_and_same_site_and_curl_pass(make_server)
     assert len(uploads._items) == 0
     assert httpx.post(url, content=csv, headers={"Origin": server.url}).status_code == 200  # the page itself
     assert httpx.post(url, content=csv).status_code == 200  # curl sends no Origin
-    assert httpx.get(f"{server}/api/schema?token=s3cret", headers={"Origin": "http://attacker.example"}
+    assert httpx.get(f"{server}/api/schema?token=s3cret-16-chars!", headers={"Origin": "http://attacker.example"}
                      ).status_code == 200  # reads change nothing (and CORS keeps their answers from the page)
     assert len(uploads._items) == 2
 
@@ -218,7 +219,7 @@ def _server_with_access_log(settings: Settings) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(create_app(settings), log_level="info", access_log=True, log_config=None,
-                            **UVICORN_OPTIONS)
+                            **uvicorn_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -239,7 +240,7 @@ def test_the_token_never_reaches_the_log(caplog):
     """Was: uvicorn wrote GET /?token=... in plain text to the access log."""
     from websockets.sync.client import connect
 
-    token = "s3cret-4f9a"
+    token = "s3cret-4f9a-16chars"
     caplog.set_level(logging.INFO)
     with _server_with_access_log(Settings(host="127.0.0.1", token=token)) as address:
         assert httpx.get(f"http://{address}/api/schema?token={token}").status_code == 200
@@ -297,10 +298,10 @@ def test_binding_every_interface_without_token_or_allowed_hosts_warns_loudly(mak
 
 def test_no_warning_when_guarded_or_on_loopback(make_server):
     with _security_warnings() as records:
-        make_server(host="0.0.0.0", token="t", allowed_hosts=["lab.example"])
+        make_server(host="0.0.0.0", token="t" * 16, allowed_hosts=["lab.example"])
         make_server(host="127.0.0.1")
     assert records == []
-    assert len(exposure_warnings(Settings(host="0.0.0.0", token="t"))) == 1  # the DNS-rebinding one
-    assert len(exposure_warnings(Settings(host="0.0.0.0", allowed_hosts=["*"], token="t"))) == 1
+    assert len(exposure_warnings(Settings(host="0.0.0.0", token="t" * 16))) == 1  # the DNS-rebinding one
+    assert len(exposure_warnings(Settings(host="0.0.0.0", allowed_hosts=["*"], token="t" * 16))) == 1
     assert len(exposure_warnings(Settings(host="192.168.1.20", allowed_hosts=["lab.example"]))) == 1  # the token
     assert exposure_warnings(Settings(host="::1")) == [] and exposure_warnings(Settings(host="localhost")) == []

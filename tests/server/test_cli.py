@@ -1,4 +1,4 @@
-"""`nce-playground run`: RESULT.json has DESIGN.md §3's keys and shows Z learned by NCE."""
+"""`nce-playground run`: RESULT.json has docs/design.md §3's keys and shows Z learned by NCE."""
 import json
 import subprocess
 import sys
@@ -94,7 +94,7 @@ def test_sweep_writes_sweep_result_json(tmp_path, capsys):
 def test_a_bad_sweep_exits_2_naming_the_fields(tmp_path, capsys):
     code, stderr, out = _main(tmp_path, capsys, {"experiment": "ranking", "k": [0, 4], "reps": "many"}, "sweep")
     assert code == 2
-    assert "reps: Input should be a valid integer" in stderr and "k.0: Input should be greater than or equal to 1" \
+    assert "reps: must be an integer (got 'many')" in stderr and "k.0: Input should be greater than or equal to 1" \
         in stderr
     assert not out.exists()
 

@@ -52,7 +52,8 @@ def known_field_in(message: str) -> bool:
     return any(name in message for name in KNOBS) or "config" in message or "start first" in message
 
 
-def test_fuzzed_start_and_set_configs_are_answered_and_the_socket_survives(live_server, client_for):
+def test_fuzzed_start_and_set_configs_are_answered_and_the_socket_survives(make_server, client_for):
+    live_server = make_server(message_rate=10_000)  # messages as fast as answered: the rate is not under test
     client = client_for(live_server)
     handle = httpx.post(f"{live_server}/api/upload", content="\n".join(str(i % 11) for i in range(40))).json()["handle"]
 
@@ -91,8 +92,8 @@ raw_messages = st.one_of(
 )
 
 
-def test_fuzzed_raw_messages_never_drop_the_socket(live_server, client_for):
-    client = client_for(live_server)
+def test_fuzzed_raw_messages_never_drop_the_socket(make_server, client_for):
+    client = client_for(make_server(message_rate=10_000))  # messages as fast as answered: the rate is not under test
     client.start({"steps": 2000, "grid": 32, "batch_size": 64})
 
     @FUZZ

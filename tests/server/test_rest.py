@@ -96,10 +96,10 @@ def test_security_headers_on_every_response(live_server, path):
 
 
 def test_security_headers_on_errors_too(make_server):
-    server = make_server(token="t0ken", max_upload_bytes=1000)
+    server = make_server(token="t0ken-16-characters", max_upload_bytes=1000)
     for response in (httpx.get(f"{server}/api/schema"),  # 401
-                     httpx.post(f"{server}/api/upload?token=t0ken", content="1\n" * 2000),  # 413
-                     httpx.post(f"{server}/api/upload?token=t0ken", content="a,b\n1,x\n")):  # 422
+                     httpx.post(f"{server}/api/upload?token=t0ken-16-characters", content="1\n" * 2000),  # 413
+                     httpx.post(f"{server}/api/upload?token=t0ken-16-characters", content="a,b\n1,x\n")):  # 422
         assert response.status_code in (401, 413, 422)
         for name, value in EXPECTED_HEADERS.items():
             assert response.headers.get(name) == value
@@ -132,14 +132,14 @@ def test_an_unknown_host_header_is_refused(live_server):
 
 
 def test_token_guards_the_page_and_the_api_but_not_health(make_server):
-    server = make_server(token="s3cret")
+    server = make_server(token="s3cret-16-chars!")
     assert httpx.get(f"{server}/api/health").status_code == 200
     for path in ("/api/schema", "/api/presets", "/"):
         refused = httpx.get(f"{server}{path}")
         assert refused.status_code == 401 and "token" in refused.json()["detail"]
         assert httpx.get(f"{server}{path}?token=wrong").status_code == 401
-    assert httpx.get(f"{server}/api/schema?token=s3cret").status_code == 200
-    assert httpx.get(f"{server}/api/presets", headers={"X-NCE-Token": "s3cret"}).status_code == 200
+    assert httpx.get(f"{server}/api/schema?token=s3cret-16-chars!").status_code == 200
+    assert httpx.get(f"{server}/api/presets", headers={"X-NCE-Token": "s3cret-16-chars!"}).status_code == 200
     assert httpx.post(f"{server}/api/upload", content="1\n" * 30).status_code == 401
     assert httpx.get(f"{server}/vendor/plotly.min.js").status_code == 200  # public assets
 

@@ -76,12 +76,12 @@ def test_over_max_sessions_is_refused_with_1013(make_server, client_for):
 
 
 def test_token_is_required_on_the_socket(make_server, client_for):
-    server = make_server(token="s3cret")
+    server = make_server(token="s3cret-16-chars!")
     for path in ("", "?token=wrong"):
         code, reason = client_for(server, path).close_code()
         assert code == 4401 and "token" in reason
-    client_for(server, "?token=s3cret").start(FAST)
-    client_for(server, additional_headers={"X-NCE-Token": "s3cret"}).start(FAST)
+    client_for(server, "?token=s3cret-16-chars!").start(FAST)
+    client_for(server, additional_headers={"X-NCE-Token": "s3cret-16-chars!"}).start(FAST)
 
 
 def test_a_socket_from_another_origin_is_refused(live_server, client_for):

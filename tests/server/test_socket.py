@@ -171,7 +171,7 @@ def test_a_run_to_its_steps_ends_done(live_server, client_for):
     ('{"type": "set", "nr": 5}', "unknown field 'nr' (knobs go inside 'config')"),
     ('{"type": "set", "config": {"nope": 1}}', "nope: unknown knob"),
     ('{"type": "set", "config": {"nr": 5000}}', "nr: Input should be less than or equal to 1000"),
-    ('{"type": "set", "config": {"nr": "many"}}', "nr: Input should be a valid number"),
+    ('{"type": "set", "config": {"nr": "many"}}', "nr: must be a number (got 'many')"),
     ('{"type": "set", "config": {"method": "magic"}}', "method: Input should be"),
     ('{"type": "set", "config": {"batch_size": 2}}', "batch_size: Input should be greater than or equal to 8"),
     ('{"type": "set", "config": []}', "'config' must be an object"),

@@ -123,10 +123,10 @@ def test_bad_messages_raise_a_message_error(text):
 
 def test_settings_read_the_environment(monkeypatch):
     monkeypatch.setenv("NCE_PORT", "9123")
-    monkeypatch.setenv("NCE_TOKEN", "abc")
+    monkeypatch.setenv("NCE_TOKEN", "abc-16-characters")
     monkeypatch.setenv("NCE_MAX_SESSIONS", "3")
     settings = Settings()
-    assert (settings.port, settings.token, settings.max_sessions, settings.host) == (9123, "abc", 3, "127.0.0.1")
+    assert (settings.port, settings.token, settings.max_sessions, settings.host) == (9123, "abc-16-characters", 3, "127.0.0.1")
     assert settings.host_allowlist() >= {"127.0.0.1", "localhost"}
     assert Settings(host="0.0.0.0").host_allowlist() is None
     assert Settings(allowed_hosts=["Lab.example"]).host_allowlist() == {"lab.example"}

@@ -28,3 +28,13 @@ def test_trained_critics_stay_under_the_ceiling_and_near_the_optimum_at_low_mi()
     assert abs(low["measured"] - low["theory"]) < 0.15
     assert high["measured"] > low["measured"] + 1.0
     assert [c["batch_size"] for c in result["theory_curves"]] == [16]
+
+
+def test_critics_whose_loss_blows_up_are_left_out_and_said_so():
+    result = run_sweep(parse_sweep({"experiment": "cpc_ceiling", "reps": 2, "mi": [2.0], "batch_size": [16],
+                                    "steps": 40, "lr": 1.0, "hidden": 16}))
+    (point,) = result["points"]
+    assert point["failed"] == point["diverged"] == 2 and point["reps"] == 0
+    assert math.isnan(point["measured"])  # no critic left to average, rather than a blown-up number
+    assert point["note"].startswith("2 of 2 models diverged (loss non-finite or over 1000× its first value")
+    assert "lower lr (now 1; try 0.005)" in point["note"]

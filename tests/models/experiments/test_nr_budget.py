@@ -36,3 +36,16 @@ def test_a_repeated_setting_is_refused():
     with pytest.raises(ConfigError) as error:
         parse_sweep({"experiment": "nr_budget", "nr": [10, 1, 10]})
     assert "nr: 10 appears twice; list each value once" in str(error.value)
+
+
+def test_diverged_models_are_counted_left_out_and_said_so():
+    """Was: lr 10 reported KL 21, CI [−19, 61] with failed 0 (only a NaN loss counted). Now a model diverges
+    by a live run's rules (here the loss grows past 1000× its first value) and is left out of the point."""
+    result = run_sweep(parse_sweep({"experiment": "nr_budget", "reps": 6, "nr": [1.0], "steps": 60, "lr": 1.3,
+                                    "sample_size": 128, "batch_size": 64, "grid": 64}))
+    (point,) = result["points"]
+    assert 0 < point["failed"] < 6 and point["diverged"] == point["failed"]
+    assert point["reps"] + point["failed"] == 6
+    assert point["ci"][0] <= point["measured"] <= point["ci"][1] < 5  # the rest only: finite and sensible
+    assert point["note"].startswith(f"{point['failed']} of 6 models diverged")
+    assert "left out of measured and ci" in point["note"] and "lower lr (now 1.3; try 0.01)" in point["note"]
