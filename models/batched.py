@@ -188,7 +188,8 @@ class BatchedTrainer:
         reference = self.loss_reference[part]
         reference = torch.where(torch.isnan(reference), losses, reference)  # the first loss is the reference
         self.loss_reference[part] = reference
-        self.diverged[part] |= ~torch.isfinite(losses) | (losses.abs() > LOSS_GROWTH * reference.abs().clamp_min(1.0))
+        blown = losses.abs() > LOSS_GROWTH * reference.abs().clamp_min(1.0)
+        self.diverged[part] |= ~torch.isfinite(losses) | blown
 
     @torch.no_grad()
     def evaluate(self, check: Optional[Callable[[], None]] = None) -> dict[str, torch.Tensor]:

@@ -54,7 +54,7 @@ POINT_BYTES = 160           # per point of a step besides the activations: x, lo
 SCORE_BYTES = 4 * 6         # per CPC score (float32): the scores, exp, softmax, their gradients
 FRAME_SCORE_BYTES = 4 * 3   # per CPC score of a frame's no-grad batches
 PARAMETER_COPIES = 8        # θ, its gradient, Adam's two moments, the average θ̄, two snapshots, a chunk's sum
-DENSITY_TERM_BYTES = {1: 40, 2: 40}  # per (point × component) term of p_d on a grid (float64 temporaries)
+DENSITY_TERM_BYTES = 40     # per (point × component) term of p_d on a grid (float64 temporaries)
 GRID_CELL_BYTES = {1: 40, 2: 60}     # a grid view kept: its points (float64 and float32), log p_d, log q
 SESSION_BYTES = 4 * MB      # Python objects, optimizer bookkeeping, the outbox's frames
 STATS_SAMPLES = 100_000     # DataStats.of draws these (noise.py) when p_d is not one Gaussian
@@ -89,19 +89,28 @@ class RunCost:
     parts: dict[str, Part]
     driver: str
     knobs: tuple[str, ...]
+    time_knobs: tuple[str, ...] = ()  # the knobs that lower seconds_per_step (chunking frees memory, not time)
 
-    def over(self, budget_mb: float) -> Optional[str]:
-        """The refusal when the peak is over budget_mb, naming what drives it and its knobs; else None."""
-        if self.memory_bytes <= budget_mb * MB:
-            return None
-        return (f"{self.driver} needs ~{human_bytes(self.memory_bytes)}; this server allows "
-                f"{human_bytes(budget_mb * MB)} per session (NCE_SESSION_MEMORY_MB): lower {knob_list(self.knobs)}")
+    def over(self, budget_mb: float, max_step_seconds: Optional[float] = None) -> Optional[str]:
+        """The refusal when the peak is over budget_mb (naming what drives it and its knobs), or one step
+        is predicted to take longer than max_step_seconds (a step holds one of the room's training slots
+        the whole time); else None."""
+        if self.memory_bytes > budget_mb * MB:
+            return (f"{self.driver} needs ~{human_bytes(self.memory_bytes)}; this server allows "
+                    f"{human_bytes(budget_mb * MB)} per session (NCE_SESSION_MEMORY_MB): lower {knob_list(self.knobs)}")
+        if max_step_seconds is not None and self.seconds_per_step > max_step_seconds:
+            work = self.parts["step"].driver.split(" (in chunks")[0]
+            return (f"{work} take ~{self.seconds_per_step:.2g} s per step on one core; this server allows "
+                    f"{max_step_seconds:g} s per step (NCE_MAX_STEP_SECONDS), so the room's training slots stay "
+                    f"shared: lower {knob_list(self.time_knobs or self.knobs)}")
+        return None
 
-    def public(self, budget_mb: Optional[float] = None) -> dict:
+    def public(self, budget_mb: Optional[float] = None, max_step_seconds: Optional[float] = None) -> dict:
         """As /api/cost and the config reply carry it."""
-        message = self.over(budget_mb) if budget_mb is not None else None
+        message = self.over(budget_mb, max_step_seconds) if budget_mb is not None else None
         return {"memory_mb": round(self.memory_bytes / MB, 1), "seconds_per_step": self.seconds_per_step,
-                "budget_mb": budget_mb, "ok": message is None, "message": message, "driver": self.driver}
+                "budget_mb": budget_mb, "max_step_seconds": max_step_seconds, "ok": message is None,
+                "message": message, "driver": self.driver}
 
 
 def human_bytes(count: float) -> str:
@@ -116,6 +125,10 @@ def human_bytes(count: float) -> str:
 def knob_list(knobs: tuple[str, ...]) -> str:
     """('k', 'batch_size') -> 'k or batch_size'; ('a', 'b', 'c') -> 'a, b or c'."""
     return knobs[0] if len(knobs) == 1 else ", ".join(knobs[:-1]) + " or " + knobs[-1]
+
+
+TIME_KNOBS = {"mle": ("grid", "batch_size", "hidden", "depth"), "nce": ("nr", "batch_size", "hidden", "depth"),
+              "infonce": ("k", "batch_size", "hidden", "depth"), "cpc": ("batch_size", "hidden", "depth")}
 
 
 def predict(config: RunConfig, rows: Optional[int] = None, dim: Optional[int] = None) -> RunCost:
@@ -133,14 +146,15 @@ def predict(config: RunConfig, rows: Optional[int] = None, dim: Optional[int] = 
         peak, heavy = persistent.bytes + running, [persistent, step, frame]
     top = max(heavy, key=lambda part: part.bytes)
     parts = {"persistent": persistent, "build": build, "step": step, "frame": frame}
-    return RunCost(peak, _seconds_per_step(config, shape), parts, top.driver, top.knobs)
+    return RunCost(peak, _seconds_per_step(config, shape), parts, top.driver, top.knobs, TIME_KNOBS[config.method])
 
 
 def check_budget(config: RunConfig, budget_mb: float, rows: Optional[int] = None,
-                 dim: Optional[int] = None) -> RunCost:
-    """The cost of `config`; ConfigError naming the knobs that drive it when its peak is over budget_mb."""
+                 dim: Optional[int] = None, max_step_seconds: Optional[float] = None) -> RunCost:
+    """The cost of `config`; ConfigError naming the knobs that drive it when its peak is over budget_mb
+    or one step is predicted to take longer than max_step_seconds."""
     cost = predict(config, rows, dim)
-    message = cost.over(budget_mb)
+    message = cost.over(budget_mb, max_step_seconds)
     if message is not None:
         raise ConfigError([message])
     return cost
@@ -154,7 +168,7 @@ class _Shape:
     dim: int
     rows: Optional[int]       # uploaded rows (custom data), else None
     components: int           # kernels of p_d: rows for custom data, mixture components of a preset
-    units: int                # activation units per point: hidden × depth (two networks for CPC)
+    units: int                # activation units per point: hidden × depth (CPC: of one of its two nets)
     flops: int                # multiply-adds × 2 of one forward per point
     layers: int               # linear layers of one forward
     parameters: int
@@ -209,10 +223,10 @@ def _frame_resolutions(config: RunConfig, shape: _Shape) -> set[int]:
     return sizes
 
 
-def _density_piece_bytes(config: RunConfig, shape: _Shape, cells: int) -> float:
+def _density_piece_bytes(shape: _Shape, cells: int) -> float:
     """Temporaries of p_d on `cells` grid cells, evaluated in pieces of STOP_CHUNK_TERMS terms (trainer)."""
     per_piece = max(1, STOP_CHUNK_TERMS // (shape.rows if shape.rows is not None else 64))
-    return min(cells, per_piece) * shape.components * DENSITY_TERM_BYTES[shape.dim]
+    return min(cells, per_piece) * shape.components * DENSITY_TERM_BYTES
 
 
 # ---------------------------------------------------------------------------------------------- parts
@@ -248,7 +262,7 @@ def _build(config: RunConfig, shape: _Shape) -> Part:
     if config.sample_size is not None and config.method in ("nce", "infonce"):
         count = fixed_noise_count(config.method, config.sample_size, config.nr, config.k)
         drawn = count * shape.dim * DOUBLE * DRAW_COPIES[config.noise]
-    density = 0 if config.method == "cpc" else max(_density_piece_bytes(config, shape, _cells(shape, n))
+    density = 0 if config.method == "cpc" else max(_density_piece_bytes(shape, _cells(shape, n))
                                                    for n in _frame_resolutions(config, shape))
     total = max(stats + box + bandwidth, drawn, density)
     if drawn >= density:
@@ -304,7 +318,7 @@ def _frame(config: RunConfig, shape: _Shape) -> Part:
     cells = _cells(shape, config.grid)
     chunk = min(STOP_CHUNK_POINTS, chunk_points(config.model, config.hidden, config.depth))
     # the training grid's p_d and q, made again on each frame's snapshot, G on it in pieces, and its scalars
-    density = (_density_piece_bytes(config, shape, cells) + cells * (GRID_CELL_BYTES[shape.dim] + 6 * DOUBLE)
+    density = (_density_piece_bytes(shape, cells) + cells * (GRID_CELL_BYTES[shape.dim] + 6 * DOUBLE)
                + min(cells, chunk) * config.hidden * FLOAT * 2)  # no graph: a layer's input and output
     grad_cells = cells if shape.dim == 1 else min(config.grid, GRAD_GRID_2D) ** 2
     width = DOUBLE if shape.dim == 1 else FLOAT

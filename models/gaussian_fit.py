@@ -78,7 +78,8 @@ def _nce_parts(theta, data, off_data, noise, off_noise, noise_weight, with_loss=
     return (loss if with_loss else None), grad, hess
 
 
-def _newton(parts, theta: torch.Tensor, check: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _newton(parts, theta: torch.Tensor,
+            check: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Damped Newton on a batch of convex losses. parts(theta (R, P), with_loss) -> loss (R,) or None,
     grad (R, P), hess (R, P, P). A full step is taken when it shrinks the gradient (the common case:
     no loss to evaluate); otherwise, for the models where it does not, Armijo backtracking on the loss.
@@ -146,7 +147,8 @@ def _ranking_parts(theta, u, offset):
 
 
 def fit_ranking(x_data: torch.Tensor, log_q_data: torch.Tensor, x_noise: torch.Tensor,
-                log_q_noise: torch.Tensor, check: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                log_q_noise: torch.Tensor,
+                check: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Ranking-NCE estimates λ̂ of R samples.   x_data, log_q_data: (R, T); x_noise, log_q_noise: (R, T, k),
     the k noise points paired with each data point. Returns lam (R,) float64 and converged (R,).
     `check`: called every Newton iteration (raises to cancel)."""

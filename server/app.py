@@ -1,6 +1,7 @@
 """The app factory: `uvicorn --factory server.app:create_app`, or create_app(Settings(...)) in tests."""
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -13,8 +14,12 @@ from models.trainer import resolve_device
 from . import catalog, errors, routes
 from .assets import FRONTEND_DIR
 from .hub import Hub
+from .memory import capacity_warning
 from .security import Access, SecurityMiddleware, install_log_redaction, warn_if_exposed
-from .settings import Settings
+from .settings import Settings, is_loopback
+
+
+log = logging.getLogger("uvicorn.error")
 
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
@@ -24,6 +29,10 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         install_log_redaction()  # uvicorn's request lines carry ?token=...
         warn_if_exposed(settings)  # non-loopback without a token or a Host allowlist: said loudly
+        # a room (not loopback) whose budgets add up to more than this machine's memory
+        capacity = None if is_loopback(settings.host) else capacity_warning(settings)
+        if capacity is not None:
+            log.warning("memory budgets: %s", capacity)
         # one intra-op thread per session thread: with many sessions on few cores, more threads only
         # make them wait on each other (and on a busy 2-core machine, slow every step down)
         torch.set_num_threads(settings.torch_threads)

@@ -43,7 +43,8 @@ def schema() -> dict:
     }
 
 
-def cost(raw: Any, budget_mb: float, uploads: Optional[Any] = None) -> dict:
+def cost(raw: Any, budget_mb: float, uploads: Optional[Any] = None,
+         max_step_seconds: Optional[float] = None) -> dict:
     """/api/cost: the predicted cost (models/cost.py) of a partial config (missing knobs take their defaults)
     against the per-session budget: {memory_mb, seconds_per_step, budget_mb, ok, message, driver}.
     `uploads`: the caller's upload store, for the shape of an uploaded data_file (an unknown handle is a
@@ -54,4 +55,4 @@ def cost(raw: Any, budget_mb: float, uploads: Optional[Any] = None) -> dict:
     rows = dim = None
     if config.data == CUSTOM and config.method != "cpc" and uploads is not None:
         rows, dim = uploads.samples_for(config.data_file).shape
-    return predict(config, rows, dim).public(budget_mb)
+    return predict(config, rows, dim).public(budget_mb, max_step_seconds)

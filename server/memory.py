@@ -10,6 +10,7 @@ Linux with glibc only: elsewhere (macOS, Windows, musl) `release_freed_memory` d
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 from typing import Callable, Optional
@@ -54,3 +55,37 @@ def release_freed_memory() -> bool:
         finally:
             _trimming.release()
     return released
+
+
+# ------------------------------------------------------------------ will the budgets fit this machine?
+PROCESS_MB = 512  # the server itself: Python, torch, the page's assets, the render pools
+
+
+def machine_memory_mb() -> Optional[float]:
+    """Physical memory of this machine (or None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 20
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def worst_case_mb(settings) -> float:
+    """What the server may hold when every session and sweep uses its whole budget at once:
+    max_sessions × session_memory_mb + sweep_slots × sweep_memory_mb + the process itself."""
+    return (settings.max_sessions * settings.session_memory_mb + settings.sweep_slots * settings.sweep_memory_mb
+            + PROCESS_MB)
+
+
+def capacity_warning(settings, machine_mb: Optional[float] = None) -> Optional[str]:
+    """A warning when the budgets add up to more than the machine has (budgets then bound each session,
+    not the server: enough heavy students at once could still exhaust memory); None when they fit."""
+    machine_mb = machine_mb if machine_mb is not None else machine_memory_mb()
+    worst = worst_case_mb(settings)
+    if machine_mb is None or worst <= machine_mb:
+        return None
+    fits = max(1, int((machine_mb - PROCESS_MB - settings.sweep_slots * settings.sweep_memory_mb)
+                      // settings.session_memory_mb))
+    return (f"NCE_MAX_SESSIONS={settings.max_sessions} × NCE_SESSION_MEMORY_MB={settings.session_memory_mb} "
+            f"+ NCE_SWEEP_SLOTS={settings.sweep_slots} × NCE_SWEEP_MEMORY_MB={settings.sweep_memory_mb} may need "
+            f"{worst / 1024:.1f} GB; this machine has {machine_mb / 1024:.1f} GB. Lower NCE_SESSION_MEMORY_MB or "
+            f"NCE_MAX_SESSIONS (about {fits} sessions fit at this budget)")

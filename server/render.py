@@ -41,7 +41,8 @@ def gradient_resolution(trainer: Trainer) -> int:
 def prepare_views(trainer: Trainer, max_2d: int) -> None:
     """Evaluate p_d and q on every grid frames will ask for, on the worker thread, so snapshots
     carry them instead of each recomputing them."""
-    for n in (frame_resolution(trainer, max_2d), gradient_resolution(trainer)):
+    # the training grid too: every frame's scalars (log Z, KL, coverage) are taken on it
+    for n in (trainer.config.grid, frame_resolution(trainer, max_2d), gradient_resolution(trainer)):
         trainer.view(n)
 
 

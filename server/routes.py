@@ -70,7 +70,7 @@ async def cost(request: Request, hub: HubDep, settings: SettingsDep, holder: Hol
     per-session budget; 422 naming the knob for a config that does not validate."""
     raw = await _json_body(request, COST_BODY_BYTES)
     try:
-        return catalog.cost(raw, settings.session_memory_mb, hub.uploads_of(holder))
+        return catalog.cost(raw, settings.session_memory_mb, hub.uploads_of(holder), settings.max_step_seconds)
     except ValueError as error:  # ConfigError: the config, or its data_file handle, is refused by name
         raise HTTPException(422, str(error)) from None
 

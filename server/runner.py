@@ -241,16 +241,17 @@ class Runner:
 
     def _within_budget(self, config: RunConfig, samples) -> RunCost:
         """The run's predicted cost (models/cost.py); ConfigError naming the knobs that drive it when its peak
-        memory is over NCE_SESSION_MEMORY_MB (an `error` reply: nothing applied, the session goes on)."""
+        memory is over NCE_SESSION_MEMORY_MB or a step over NCE_MAX_STEP_SECONDS (an `error` reply: nothing applied, the session goes on)."""
         shape = samples.shape if samples is not None and _uses_samples(config) else (None, None)
-        return check_budget(config, self.settings.session_memory_mb, shape[0], shape[1])
+        return check_budget(config, self.settings.session_memory_mb, shape[0], shape[1],
+                            self.settings.max_step_seconds)
 
     def _accepted(self, result: ApplyResult) -> None:
         """After a start or set: reply with the config (and its predicted cost), and refresh what the change
         touched."""
         self.config_rev += 1
         reply = wire.config_message(self.config_rev, result.config.model_dump(), result.rebuilt, result.changed)
-        reply["cost"] = self.cost.public(self.settings.session_memory_mb)
+        reply["cost"] = self.cost.public(self.settings.session_memory_mb, self.settings.max_step_seconds)
         self.outbox.put(reply)
         if result.rebuilt:
             self.error = None

@@ -96,8 +96,13 @@ class Settings(BaseSettings):
     session_memory_mb: int = Field(512, ge=16, le=1_000_000, description="Predicted peak memory one session's run "
                                    "may need (models/cost.py); a config over it is refused by name. 512: 40 "
                                    "sessions fit in 20 GB of a 24 GB machine.")
-    sweep_memory_mb: int = Field(2048, ge=16, le=1_000_000, description="Predicted peak memory of one sweep "
-                                 "(sweep_slots run at once); over it the sweep is refused by name.")
+    max_step_seconds: float = Field(2.0, gt=0, le=3600, description="Predicted seconds of one training step "
+                                    "(models/cost.py, one core); a config over it is refused by name: a step holds "
+                                    "one of the room's training slots the whole time. 2 s allows every preset at "
+                                    "the largest model with batch 4096 and N_r 16 (~0.8 s).")
+    sweep_memory_mb: int = Field(2048, ge=16, le=1_000_000, description="Predicted peak memory one sweep adds "
+                                 "(models.experiments.predict: chunked work counts one chunk; sweep_slots run at "
+                                 "once); over it the sweep is refused, naming the knobs that lower it.")
     header_timeout_s: float = Field(10.0, gt=0, le=600, description="A connection must send its whole request "
                                     "header within this long, or it is dropped (slowloris).")
     body_timeout_s: float = Field(20.0, gt=0, le=3600, description="An upload's body may pause this long between "

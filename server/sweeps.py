@@ -72,7 +72,8 @@ class SweepJob:
         if problem is None and self.settings.max_steps is not None:
             left = max(0, self.settings.max_steps - self.steps.total)
             problem = self.cost.steps_over(left, f"this session has {left:,} of its NCE_MAX_STEPS = "
-                                                 f"{self.settings.max_steps:,} steps left (live run and sweeps together)")
+                                                 f"{self.settings.max_steps:,} steps left (live run and sweeps "
+                                                 "together)")
         if problem is not None:
             raise ConfigError([problem])
 

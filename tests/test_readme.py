@@ -23,3 +23,14 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"# install and run the whole test suite\n(.+)\n", README).group(1).strip()
     assert command in (ROOT / ".ci" / "run").read_text()
     assert "nce-playground serve" in re.search(r"# install and start the app.*\n(.+)\n", README).group(1)
+
+
+def test_server_table_lists_every_setting():
+    """Every NCE_* setting has a row in the Server table (a row may name two: `NCE_A` / `NCE_B`)."""
+    from server.settings import Settings
+
+    rows = re.findall(r"^\| (`NCE_\w+`(?: / `NCE_\w+`)?) \|", README, flags=re.M)
+    documented = {name for row in rows for name in re.findall(r"NCE_(\w+)", row)}
+    expected = {name.upper() for name in Settings.model_fields}
+    assert expected - documented == set(), "settings without a README row"
+    assert documented - expected == set(), "README rows for settings that do not exist"

@@ -1,8 +1,8 @@
 // What the run costs on the server, shown next to the heavy knobs: "~120 MB of 512 MB · ~300 steps/s".
 // The numbers are the server's prediction (models/cost.py), carried by every `config` reply; when a change
-// is refused for the per-session memory budget, the line shows the refusal instead (it names the knobs).
+// is refused for the per-session budget (memory, or seconds per step), the line shows the refusal instead (it names the knobs).
 
-const BUDGET_SETTING = 'NCE_SESSION_MEMORY_MB'; // every budget refusal names it (docs/protocol.md)
+const BUDGET_SETTINGS = ['NCE_SESSION_MEMORY_MB', 'NCE_MAX_STEP_SECONDS']; // every budget refusal names one (docs/protocol.md)
 
 /** '~12 MB', '~1.5 GB'. */
 export function formatMemory(mb) {
@@ -49,7 +49,7 @@ export class CostLine {
 
   /** A refused change or start: shown here when it is the memory budget's refusal. */
   refused(text) {
-    if (!text || !text.includes(BUDGET_SETTING)) return;
+    if (!text || !BUDGET_SETTINGS.some(setting => text.includes(setting))) return;
     this.line.textContent = `Not applied: ${text}`;
     this.line.classList.add('error-text');
     this.line.hidden = false;

@@ -1,6 +1,7 @@
 // The Experiments view: pick an experiment, set its knobs, run it as a sweep on the server and watch the
 // points arrive over the theory. Thin: the form is experiments-form.js, the socket and the sweep's state
 // sweep.js, the drawing plots/experiment.js, the downloads export.js. The live run pauses while it is open.
+import { formatMemory } from './cost.js';
 import { socketUrl } from './api.js';
 import { fieldsNamed } from './knobs.js';
 import { SweepClient } from './sweep.js';
@@ -18,6 +19,14 @@ const ELEMENTS = {
 };
 const ORDER = ['efficiency', 'ranking', 'cpc_ceiling', 'nr_budget'];
 const ACTIVE = new Set(['queued', 'running']);
+
+/** ' (predicted ~40 s, ~120 MB)': the server's prediction for a running sweep, '' without one. */
+export function predictedText(predicted) {
+  if (!predicted) return '';
+  const seconds = predicted.seconds;
+  const time = seconds < 90 ? `~${Math.max(1, Math.round(seconds))} s` : `~${Math.round(seconds / 60)} min`;
+  return ` (predicted ${time} on one core, ${formatMemory(predicted.memory_mb)})`;
+}
 const CI_NOTE = 'Lines: theory. Markers: the measured mean over the repetitions; bars: its 95% confidence interval '
   + '(normal approximation: mean ± 1.96·sd/√reps).';
 const BUDGET_NOTE = 'No closed-form theory here. Left axis: the final KL (markers; bars: 95% interval over the seeds, '
@@ -183,7 +192,9 @@ export class Experiments {
     const r = state && state.result;
     if (r) captions.push(`${r.models} models on ${String(r.device).toUpperCase()} in ${Number(r.seconds).toFixed(1)} s.`);
     const failed = state ? state.points.reduce((n, p) => n + (p.failed || 0), 0) : 0;
-    if (failed) captions.push(`${failed} repetitions failed to fit and are left out.`);
+    if (failed) captions.push(`${failed} repetitions failed to fit or diverged and are left out.`);
+    const note = state && state.points.map(p => p.note).find(Boolean); // e.g. which knob made them diverge
+    if (note) captions.push(`${note.charAt(0).toUpperCase()}${note.slice(1)}.`);
     setText(this.el.caption, captions.join(' '));
     const ready = Boolean(state && state.points.length);
     for (const button of [this.el.json, this.el.csv, this.el.png]) button.disabled = !ready;
@@ -203,7 +214,7 @@ export class Experiments {
       percent = state.status === 'done' ? 100 : state.total ? Math.min(99, (100 * state.done) / state.total) : 0;
       text = {
         queued: 'queued: waiting for another sweep on the server to finish',
-        running: `${state.done} / ${state.total} ${units}`,
+        running: `${state.done} / ${state.total} ${units}${predictedText(state.predicted)}`,
         done: `done: ${state.models} models`,
         cancelled: `cancelled at ${state.done} / ${state.total} ${units}`,
         error: 'failed',

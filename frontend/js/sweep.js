@@ -13,6 +13,7 @@ function newState(message) {
     id: message.sweep_id, experiment: message.experiment, config: message.config, models: message.models,
     status: message.queued ? 'queued' : 'running', done: 0, total: message.models, theory: [], points: [],
     result: null, message: null,
+    predicted: message.predicted || null, // the server's prediction: {memory_mb, seconds, model_steps, driver}
   };
 }
 

@@ -10,17 +10,19 @@ from typing import Any, Callable, Iterator, Literal, Optional
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..cost import human_bytes, knob_list  # one way to say a size and a list of knobs
 from ..densities import Density, Gaussian
 from ..fixed_sample import stream_generator
 from ..noise import NOISE_FAMILIES, DataStats, build_noise
 
 CRAMER_RAO = 2.0  # 2λ*², λ* = 1: the bound on T_d·Var(λ̂) from N(0, 1) data (Fisher information Var(x²/2) = 1/2)
-MAX_SWEEP_POINTS = 2_000_000_000  # data + noise points a sweep may fit in all (~1 min on one GPU, ~10 min on a CPU core)
+MAX_SWEEP_POINTS = 2_000_000_000  # data + noise points a sweep may fit in all (~1 min on a GPU, ~3 min on a core)
 Z_95 = 1.959963984540054          # two-sided 95% normal quantile
 MB = 2 ** 20
 DATA_BLOCK_POINTS = 1_000_000     # data points of the R samples drawn at once (8 MB): R × T_d is never held whole
 DATA_BLOCK_STREAM = 1_000_000     # block b of the data samples draws from stream DATA_BLOCK_STREAM + b
 FIT_CHUNK_POINTS = 1_000_000      # data + noise points of one chunk of exact fits (chunk_rows)
+BASELINE_SECONDS_PER_POINT = 2.5e-8  # one core: mle_baseline's pass over the R × T_d data points
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)  # "10" and true are not numbers; 3 is a float
 
 NoiseChoice = Literal[tuple(["data", *NOISE_FAMILIES])]  # type: ignore[valid-type]
@@ -30,13 +32,12 @@ class SweepCancelled(Exception):
     """Raised inside a sweep when its context says it was cancelled."""
 
 
-def human_bytes(count: float) -> str:
-    """'14 GB', '850 MB', '3.2 MB': two significant figures at least."""
-    for unit, size in (("GB", 2 ** 30), ("MB", MB), ("KB", 2 ** 10)):
-        if count >= size:
-            value = count / size
-            return f"{value:.2g} {unit}" if value < 10 else f"{value:.0f} {unit}"
-    return f"{count:.0f} B"
+def human_count(count: float) -> str:
+    """'52,000' below a million, else '1.8e9' (as the knobs' bounds are read)."""
+    if count < 1_000_000:
+        return f"{count:,.0f}"
+    mantissa, exponent = f"{count:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def human_seconds(seconds: float) -> str:
@@ -45,11 +46,6 @@ def human_seconds(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def knob_list(knobs: tuple[str, ...]) -> str:
-    """('reps', 'sample_size', 'nr') -> 'reps, sample_size or nr'."""
-    return knobs[0] if len(knobs) == 1 else ", ".join(knobs[:-1]) + " or " + knobs[-1]
 
 
 @dataclass(frozen=True)
@@ -211,12 +207,12 @@ def data_chunks(seed: int, reps: int, sample_size: int, points_per_row: int, noi
 def mle_baseline(seed: int, reps: int, sample_size: int, device: torch.device, check: Callable[[], None]) -> float:
     """The MLE's T_d·MSE(λ̂)/CR on the R data samples: the yardstick every point of a sweep shares
     (its distance from 1 is the samples' luck)."""
-    ratios = []
+    ratios = torch.empty(reps, dtype=torch.float64)  # filled in place: no small tensor left between big freed ones
     for block, rows in enumerate(data_blocks(reps, sample_size)):
         check()
         x_data = block_data(seed, block, len(rows), sample_size, device)  # (b, T)
-        ratios.append((sample_size * (1.0 / (x_data ** 2).mean(1) - 1.0) ** 2 / CRAMER_RAO).cpu())
-    return mean_ci(torch.cat(ratios))[0]
+        ratios[rows.start:rows.stop] = sample_size * (1.0 / (x_data ** 2).mean(1) - 1.0) ** 2 / CRAMER_RAO
+    return mean_ci(ratios)[0]
 
 
 def data_bytes(reps: int, sample_size: int) -> float:
@@ -229,6 +225,12 @@ def fit_chunk_points(points_per_row: int, reps: int, sample_size: int) -> int:
     """Points in the largest chunk of fits data_chunks makes (one row at least: a fit is never split)."""
     rows = len(data_blocks(reps, sample_size)[0])
     return chunk_rows(points_per_row, rows) * points_per_row
+
+
+def estimates(reps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """λ̂ (R,) float64 and converged (R,) of a point's fits, on the CPU, filled chunk by chunk in place (lists
+    of small per-chunk tensors between the big freed ones kept glibc's heap from shrinking: 1.5 GB)."""
+    return torch.full((reps,), math.nan, dtype=torch.float64), torch.zeros(reps, dtype=torch.bool)
 
 
 def lambda_summary(lam_hat: torch.Tensor, converged: torch.Tensor, sample_size: int) -> dict:
@@ -245,7 +247,8 @@ def lambda_summary(lam_hat: torch.Tensor, converged: torch.Tensor, sample_size: 
     return point
 
 
-NCE_DIVERGENCE = "loss or parameters non-finite, the loss over 1000× its first value, or |log Ẑ − log Z| or KL beyond 709"
+NCE_DIVERGENCE = ("loss or parameters non-finite, the loss over 1000× its first value, or |log Ẑ − log Z| or KL "
+                  "beyond 709")
 LOSS_DIVERGENCE = "loss non-finite or over 1000× its first value"
 
 

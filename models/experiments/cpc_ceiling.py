@@ -33,7 +33,8 @@ from ..data import correlation_for_mi
 from ..divergence import LOSS_GROWTH, likely_cause
 from ..objectives import cpc_loss
 from ..trainer import _init_parameters, scheduled_lr
-from .common import LOSS_DIVERGENCE, STRICT, Phase, SweepContext, SweepCost, distinct, group_generator, left_out_note, mean_ci
+from .common import (LOSS_DIVERGENCE, STRICT, Phase, SweepContext, SweepCost, distinct, group_generator, left_out_note,
+                     mean_ci)
 
 THEORY_SCORES = 4_000_000  # Monte Carlo budget per (MI, B) point: batches × B²
 THEORY_CHUNK_SCORES = 262_144  # scores of the optimal critic computed at once (a look at cancel between two)
@@ -109,8 +110,8 @@ def cost(cfg: CpcCeilingConfig) -> SweepCost:
         held = per_chunk * _elements(cfg, batch) * BYTES_PER_ELEMENT
         stacked = models * params * 4 * PARAM_COPIES + models * batch * 8 * 6  # critics, and the pairs (float64)
         if held >= stacked:
-            what = (f"batch_size² + 2 × batch_size × (hidden × depth + {EMBEDDING}) = {_elements(cfg, batch):,} scores "
-                    f"and activations of each of {per_chunk} critics at once (B = {batch})")
+            what = (f"batch_size² + 2 × batch_size × (hidden × depth + {EMBEDDING}) = {_elements(cfg, batch):,} "
+                    f"scores and activations of each of {per_chunk} critics at once (B = {batch})")
             knobs = ("batch_size", "hidden", "depth")
         else:
             what = f"reps × len(mi) = {models} critics of {params:,} parameters each (B = {batch})"
@@ -126,8 +127,8 @@ def cost(cfg: CpcCeilingConfig) -> SweepCost:
     phases.append(Phase(THEORY_BYTES_PER_SCORE * theory_scores,
                         f"the theory's Monte Carlo ({theory_scores:,} scores at once)", ("batch_size",)))
     return SweepCost.of(phases, seconds, total_models(cfg) * cfg.steps,
-                        f"reps × len(mi) × len(batch_size) × steps = {cfg.reps} × {len(cfg.mi)} × {len(cfg.batch_size)} × "
-                        f"{cfg.steps:,}", ("reps", "mi", "batch_size", "steps"))
+                        f"reps × len(mi) × len(batch_size) × steps = {cfg.reps} × {len(cfg.mi)} × "
+                        f"{len(cfg.batch_size)} × {cfg.steps:,}", ("reps", "mi", "batch_size", "steps"))
 
 
 def _pairs(rho: torch.Tensor, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,8 +191,9 @@ def run(cfg: CpcCeilingConfig, ctx: SweepContext) -> Iterator[dict]:
         diverged = torch.zeros(len(settings), dtype=torch.bool, device=device)
 
         def losses(batch_x, batch_y, part):  # (r, B) each -> (r,)
-            scores = embed_x(batch_x.float().unsqueeze(2), part) @ embed_y(batch_y.float().unsqueeze(2), part).transpose(1, 2)
-            return cpc_loss(scores)
+            g = embed_x(batch_x.float().unsqueeze(2), part)  # (r, B, E)
+            h = embed_y(batch_y.float().unsqueeze(2), part)
+            return cpc_loss(g @ h.transpose(1, 2))  # scores (r, B, B)
 
         started = time.perf_counter()
         for step in range(cfg.steps):
@@ -204,7 +206,8 @@ def run(cfg: CpcCeilingConfig, ctx: SweepContext) -> Iterator[dict]:
                 loss = losses(x[part], y[part], part)  # (r,)
                 value = loss.detach()
                 reference[part] = torch.where(torch.isnan(reference[part]), value, reference[part])
-                diverged[part] |= ~torch.isfinite(value) | (value.abs() > LOSS_GROWTH * reference[part].abs().clamp_min(1.0))
+                blown = value.abs() > LOSS_GROWTH * reference[part].abs().clamp_min(1.0)  # divergence rule 2
+                diverged[part] |= ~torch.isfinite(value) | blown  # and rule 1
                 torch.where(diverged[part], torch.zeros_like(loss), loss).sum().backward()
             optimizer.step()
             if step % report_every == 0:

@@ -30,9 +30,10 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 
 from ..gaussian_fit import fit_nce
-from .common import (CRAMER_RAO, DEFAULT_NOISES, MAX_SWEEP_POINTS, STRICT, NoiseSpec, Phase, SweepContext,
-                     SweepCost, build_noise_spec, data_bytes, data_chunks, distinct, fit_chunk_points,
-                     group_generator, lambda_summary, log_prob_rows, mle_baseline, sample_rows, standard_normal)
+from .common import (BASELINE_SECONDS_PER_POINT, CRAMER_RAO, DEFAULT_NOISES, MAX_SWEEP_POINTS, STRICT, NoiseSpec,
+                     Phase, SweepContext, SweepCost, build_noise_spec, data_bytes, data_chunks, distinct, estimates,
+                     fit_chunk_points, group_generator, human_count, lambda_summary, log_prob_rows, mle_baseline,
+                     sample_rows, standard_normal)
 
 QUAD_HALF_WIDTH = 14.0  # N(0, 1) mass beyond ±14 is ~1e-44
 QUAD_POINTS = 40_001
@@ -85,15 +86,17 @@ def cost(cfg: EfficiencyConfig) -> SweepCost:
     t_d = cfg.sample_size
     row = t_d + max(_noise_count(v, t_d) for v in cfg.nr)  # points of one repetition's fit, the largest N_r
     chunk = fit_chunk_points(row, cfg.reps, t_d)
-    fit_driver = (f"sample_size × (1 + nr) = {row:.2g} points in one repetition's fit (fitted at once)"
+    fit_driver = (f"sample_size × (1 + nr) = {human_count(row)} points in one repetition's fit (fitted at once)"
                   if chunk == row else f"chunks of {chunk:,} points of fits (the reps are fitted chunk by chunk)")
     phases = [Phase(THEORY_BYTES_PER_CELL * THEORY_CHUNK * QUAD_POINTS,
                     f"the theory's quadrature ({THEORY_CHUNK} × {QUAD_POINTS:,} cells)", ()),
               Phase(data_bytes(cfg.reps, t_d) + FIT_BYTES_PER_POINT * chunk, fit_driver, ("sample_size", "nr"))]
     points = cfg.reps * len(cfg.noises) * sum(t_d + _noise_count(v, t_d) for v in cfg.nr)
-    seconds = points * FIT_SECONDS_PER_POINT + THEORY_SECONDS * len(cfg.noises)
+    seconds = (points * FIT_SECONDS_PER_POINT + THEORY_SECONDS * len(cfg.noises)
+               + cfg.reps * t_d * BASELINE_SECONDS_PER_POINT)
     return SweepCost.of(phases, seconds, total_models(cfg),
-                        f"reps × len(nr) × len(noises) = {cfg.reps:,} × {len(cfg.nr)} × {len(cfg.noises)} exact fits (one step each)",
+                        f"reps × len(nr) × len(noises) = {cfg.reps:,} × {len(cfg.nr)} × {len(cfg.noises)} "
+                        "exact fits (one step each)",
                         ("reps", "nr", "noises"))
 
 
@@ -144,15 +147,15 @@ def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
         for nr_index, nr in enumerate(cfg.nr):
             count = _noise_count(nr, t_d)
             gen = group_generator(cfg.seed, noise_index * len(cfg.nr) + nr_index, device)  # this setting's noise
-            lam, converged = [], []
+            lam, converged = estimates(reps)
+            first = 0
             for x_data, log_q_data in data_chunks(cfg.seed, reps, t_d, count + t_d, noise, device, ctx.check):
-                rows = x_data.shape[0]  # (r, T)
-                x_noise = sample_rows(noise, rows, count, gen)  # (r, N)
+                rows = slice(first, first + x_data.shape[0])  # x_data: (r, T)
+                x_noise = sample_rows(noise, x_data.shape[0], count, gen)  # (r, N)
                 theta, fitted = fit_nce(x_data, log_q_data, x_noise, log_prob_rows(noise, x_noise), nr, ctx.check)
-                lam.append(theta[:, 0])
-                converged.append(fitted)
-                done += rows
-                ctx.report(done, total)
+                lam[rows], converged[rows] = theta[:, 0], fitted
+                first = rows.stop
+                ctx.report(done + first, total)
+            done += reps
             yield {"nr": nr, "noise": spec.public(), "label": spec.label(), "theory": expected[nr_index],
-                   **lambda_summary(torch.cat(lam), torch.cat(converged), t_d), "noise_points": count,
-                   "mle_baseline": baseline}
+                   **lambda_summary(lam, converged, t_d), "noise_points": count, "mle_baseline": baseline}

@@ -28,7 +28,8 @@ from ..data import CUSTOM, DATA_PRESETS
 from ..divergence import likely_cause
 from ..fixed_sample import fixed_noise_count
 from ..trainer import STOP_CHUNK_TERMS, Stopped, Trainer
-from .common import MB, NCE_DIVERGENCE, Phase, SweepCancelled, SweepContext, SweepCost, distinct, left_out_note, mean_ci
+from .common import (MB, NCE_DIVERGENCE, Phase, SweepCancelled, SweepContext, SweepCost, distinct, left_out_note,
+                     mean_ci)
 
 MAX_POINT_STEPS = 20_000_000_000  # models × steps × (data + noise points per step) a sweep may take
 SWEEP_KNOBS = {"experiment", "reps", "nr"}  # the rest of the config is a run's knobs
@@ -42,7 +43,7 @@ PARAM_COPIES = 8          # each model's parameters: its Trainer's model and ave
                           # Adam's two moments, θ̄ and a temporary
 SECONDS_PER_STEP = 2e-3         # one core: a batched step's Python and small kernels
 SECONDS_PER_MODEL_STEP = 3e-4   # one core: each model's share of them
-SECONDS_PER_POINT_UNIT = 1.2e-8  # one core: per point × hidden × (hidden·(depth − 1) + 2d + 8) / 64, forward and backward
+SECONDS_PER_POINT_UNIT = 1.2e-8  # one core, per point × hidden × (hidden·(depth−1) + 2d + 8) / 64, fwd and bwd
 SECONDS_PER_BUILD = 0.05        # one core: one model's Trainer
 SECONDS_PER_CELL = 1.2e-5       # one core: a group's evaluation, per grid cell (log p_d and G)
 STEP_PERIOD_S = 0.1       # progress reports about this often (a cancel is heard every step regardless)
@@ -141,7 +142,8 @@ def cost(cfg: NrBudgetConfig, device_type: str = "cpu") -> SweepCost:
             * (run.hidden * (run.depth - 1) + 2 * dim + 8) / 64)
         seconds += cfg.reps * SECONDS_PER_BUILD + groups * cells * SECONDS_PER_CELL
     return SweepCost.of(phases, seconds, total_models(cfg) * cfg.steps,
-                        f"reps × len(nr) × steps = {cfg.reps} × {len(cfg.nr)} × {cfg.steps:,}", ("reps", "nr", "steps"))
+                        f"reps × len(nr) × steps = {cfg.reps} × {len(cfg.nr)} × {cfg.steps:,}",
+                        ("reps", "nr", "steps"))
 
 
 def theory_curves(cfg: NrBudgetConfig, ctx: SweepContext) -> list[dict]:

@@ -28,9 +28,10 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 
 from ..gaussian_fit import LOG_Q_FLOOR, feature, fit_ranking
-from .common import (CRAMER_RAO, DEFAULT_NOISES, MAX_SWEEP_POINTS, STRICT, NoiseSpec, Phase, SweepContext,
-                     SweepCost, build_noise_spec, data_bytes, data_chunks, distinct, fit_chunk_points,
-                     group_generator, lambda_summary, log_prob_rows, mle_baseline, sample_rows, standard_normal)
+from .common import (BASELINE_SECONDS_PER_POINT, CRAMER_RAO, DEFAULT_NOISES, MAX_SWEEP_POINTS, STRICT, NoiseSpec,
+                     Phase, SweepContext, SweepCost, build_noise_spec, data_bytes, data_chunks, distinct, estimates,
+                     fit_chunk_points, group_generator, human_count, lambda_summary, log_prob_rows, mle_baseline,
+                     sample_rows, standard_normal)
 
 THEORY_DRAWS = 2_000_000   # Monte Carlo candidates per k for the theory (tuples × (1 + k)): ~1% error
 THEORY_CHUNK = 524_288     # candidates per chunk of the theory's Monte Carlo (a look at cancel between two)
@@ -75,16 +76,18 @@ def cost(cfg: RankingConfig) -> SweepCost:
     t_d = cfg.sample_size
     row = t_d * (1 + max(cfg.k))
     chunk = fit_chunk_points(row, cfg.reps, t_d)
-    fit_driver = (f"sample_size × (1 + k) = {row:.2g} points in one repetition's fit (fitted at once)"
+    fit_driver = (f"sample_size × (1 + k) = {human_count(row)} points in one repetition's fit (fitted at once)"
                   if chunk == row else f"chunks of {chunk:,} points of fits (the reps are fitted chunk by chunk)")
     phases = [Phase(THEORY_BYTES_PER_DRAW * THEORY_CHUNK, f"the theory's Monte Carlo ({THEORY_CHUNK:,} draws "
                     "at once)", ()),
               Phase(data_bytes(cfg.reps, t_d) + FIT_BYTES_PER_POINT * chunk, fit_driver, ("sample_size", "k"))]
     points = cfg.reps * len(cfg.noises) * sum(t_d * (1 + k) for k in cfg.k)
     draws = len(cfg.noises) * (len(cfg.k) * THEORY_DRAWS + len(_curve_ks(cfg)) * THEORY_DRAWS // 4)
-    return SweepCost.of(phases, points * FIT_SECONDS_PER_POINT + draws * THEORY_SECONDS_PER_DRAW,
-                        total_models(cfg),
-                        f"reps × len(k) × len(noises) = {cfg.reps:,} × {len(cfg.k)} × {len(cfg.noises)} exact fits (one step each)",
+    seconds = (points * FIT_SECONDS_PER_POINT + draws * THEORY_SECONDS_PER_DRAW
+               + cfg.reps * t_d * BASELINE_SECONDS_PER_POINT)
+    return SweepCost.of(phases, seconds, total_models(cfg),
+                        f"reps × len(k) × len(noises) = {cfg.reps:,} × {len(cfg.k)} × {len(cfg.noises)} "
+                        "exact fits (one step each)",
                         ("reps", "k", "noises"))
 
 
@@ -147,15 +150,15 @@ def run(cfg: RankingConfig, ctx: SweepContext) -> Iterator[dict]:
         expected = theory(spec, cfg.k, check=ctx.check)
         for k_index, k in enumerate(cfg.k):
             gen = group_generator(cfg.seed, noise_index * len(cfg.k) + k_index, device)  # this setting's noise
-            lam, converged = [], []
+            lam, converged = estimates(reps)
+            first = 0
             for x_data, log_q_data in data_chunks(cfg.seed, reps, t_d, t_d * (1 + k), noise, device, ctx.check):
-                rows = x_data.shape[0]  # (r, T)
-                x_noise = sample_rows(noise, rows * t_d, k, gen).reshape(-1, t_d, k)  # (r, T, k)
+                rows = slice(first, first + x_data.shape[0])  # x_data: (r, T)
+                x_noise = sample_rows(noise, x_data.shape[0] * t_d, k, gen).reshape(-1, t_d, k)  # (r, T, k)
                 lam_hat, fitted = fit_ranking(x_data, log_q_data, x_noise, log_prob_rows(noise, x_noise), ctx.check)
-                lam.append(lam_hat)
-                converged.append(fitted)
-                done += rows
-                ctx.report(done, total)
+                lam[rows], converged[rows] = lam_hat, fitted
+                first = rows.stop
+                ctx.report(done + first, total)
+            done += reps
             yield {"k": k, "noise": spec.public(), "label": spec.label(), "theory": expected[k_index],
-                   **lambda_summary(torch.cat(lam), torch.cat(converged), t_d), "c_identified": False,
-                   "mle_baseline": baseline}
+                   **lambda_summary(lam, converged, t_d), "c_identified": False, "mle_baseline": baseline}

@@ -62,6 +62,8 @@ def test_the_compare_table_is_at_equal_steps(module_server, shared):
     page.evaluate(RECORD)
     shared.click("play")
     page.wait_for_function(f"() => {STEPS}.every(s => s > 60)", timeout=60_000)  # three runs share two busy cores
+    # each run's speed, once its trainer has stepped for half a second (a fast machine passes step 60 sooner)
+    page.wait_for_function(f"() => {ROWS}.every(tr => Number(tr.children[2].textContent) > 0)", timeout=60_000)
     shared.wait_state("running")  # lockstep rounds read as one running state, not a flicker
     assert page.is_visible('[data-testid="pause"]')
     shared.click("pause")

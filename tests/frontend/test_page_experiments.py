@@ -124,6 +124,9 @@ def test_cancel_a_refused_config_and_a_new_run_that_replaces_the_running_one(mod
     assert page.is_disabled('[data-testid="experiment-cancel"]')
     shared.click("experiment-run")
     wait_status(page, "running")
+    # while it runs, the server's prediction of its time and memory (models/experiments: SweepCost)
+    page.wait_for_function("() => /models \\(predicted ~\\d+ (s|min) on one core, ~[\\d.]+ MB\\)$/.test("
+                           "document.querySelector('[data-testid=experiment-progress]').textContent.trim())")
     shared.click("experiment-cancel")
     wait_status(page, "cancelled")
     assert "cancelled" in progress(page)[1]

@@ -18,7 +18,8 @@ def test_stacked_mlp_equals_each_mlp():
         assert torch.allclose(stacked[r], mlp(x[r]), atol=1e-6)
 
 
-@pytest.mark.parametrize("chunk_points", [16_384, 200])  # all models in one chunk; one model per chunk
+# all models in one chunk; one model per chunk; one model's 192 points in two pieces (BatchedTrainer._step_in_pieces)
+@pytest.mark.parametrize("chunk_points", [16_384, 200, 100])
 def test_a_batched_model_follows_the_same_model_trained_alone(chunk_points, monkeypatch):
     monkeypatch.setattr(batched_module, "CHUNK_POINTS", chunk_points)
     config = RunConfig(sample_size=200, nr=2.0, steps=150, batch_size=64, grid=64)

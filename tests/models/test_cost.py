@@ -1,6 +1,6 @@
 """The cost model of a run (models/cost.py): its predicted peak memory against peaks measured in a fresh
-process across the knob space (within 2×), its seconds per step (approximate), and the refusal over a
-budget, which names the knobs that drive the cost."""
+process across the knob space (within 2×), and the refusal over a budget, which names the knobs that drive
+the cost. (Predicted against measured seconds per step: bench/cost_bench.py; timings stay out of tests.)"""
 import json
 import subprocess
 import sys
@@ -50,13 +50,6 @@ def test_the_predicted_peak_is_within_2x_of_the_measured_one_across_the_knobs(me
     assert max(r["measured_mb"] for r in measured) > 100  # the heavy ones were heavy: a real comparison
 
 
-def test_the_predicted_seconds_per_step_are_the_right_order(measured):
-    # approximate by design (one core of a shared VM): within 4× here, against steps from 1 ms to 100 ms
-    off = [r for r in measured if not 0.25 <= r["predicted_s"] / r["seconds"] <= 4.0]
-    assert not off, "off by more than 4×:\n" + _table(off)
-    assert max(r["seconds"] for r in measured) > 20 * min(r["seconds"] for r in measured)
-
-
 def test_the_issues_infonce_message_is_priced_in_chunks():
     """4,194,304 negatives per step: ~50 GB as one fused pass (the issue saw 24 GB before the OOM killer);
     in chunks of whole rows it fits the default 512 MB, at about a minute a step."""
@@ -100,7 +93,7 @@ def test_the_cost_grows_with_the_knobs_that_drive_it():
 def test_public_carries_what_the_route_and_the_page_show():
     cost = predict(RunConfig())
     public = cost.public(512)
-    assert set(public) == {"memory_mb", "seconds_per_step", "budget_mb", "ok", "message", "driver"}
+    assert set(public) == {"memory_mb", "seconds_per_step", "budget_mb", "max_step_seconds", "ok", "message", "driver"}
     assert public["ok"] is True and public["message"] is None and public["budget_mb"] == 512
     assert 1 < public["memory_mb"] < 64 and 0 < public["seconds_per_step"] < 0.05
     refused = cost.public(cost.memory_bytes / MB / 2)

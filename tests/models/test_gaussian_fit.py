@@ -2,6 +2,7 @@
 θ̂ the gradient of each sample's loss is zero, so θ̂ is the exact estimator, not an approximation."""
 import math
 
+import pytest
 import torch
 
 from models.densities import Gaussian, UniformBox
@@ -69,3 +70,29 @@ def test_ranking_fit_zeroes_the_gradient_of_the_app_infonce_loss():
                             -0.5 * lam * x_noise[r] ** 2 - log_q(x_noise[r]))
         (grad,) = torch.autograd.grad(loss, [lam])
         assert abs(float(grad)) < 1e-9
+
+
+def test_a_fit_hears_its_check_every_newton_iteration():
+    """One repetition's fit of millions of points takes seconds: `check` (a sweep's cancel) is called each
+    iteration, and what it raises ends the fit there."""
+    gen = torch.Generator().manual_seed(6)
+    x_data = torch.randn(2, 300, generator=gen, dtype=torch.float64)
+    x_noise = 3.0 * torch.randn(2, 3000, generator=gen, dtype=torch.float64)
+    noise = Gaussian([0.0], [[9.0]])
+    log_q = lambda x: noise.log_prob(x.reshape(-1, 1)).reshape(x.shape)
+    calls = []
+    fit_nce(x_data, log_q(x_data), x_noise, log_q(x_noise), 10.0, lambda: calls.append(1))
+    assert len(calls) >= 3  # q ≠ p_d: several iterations from the MLE's start, one call each
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_the_second() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise Cancelled()
+    calls.clear()
+    with pytest.raises(Cancelled):
+        fit_ranking(x_data, log_q(x_data), x_noise.reshape(2, 300, 10), log_q(x_noise).reshape(2, 300, 10),
+                    cancel_at_the_second)
+    assert len(calls) == 2

@@ -6,13 +6,21 @@ import asyncio
 import http.client
 import json
 import logging
+import os
+import resource
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -130,6 +138,99 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class LimitedServer:
+    """A `python -m server.cli serve` subprocess started by limited_server(): its addresses, process and log."""
+
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path):
+        self.proc = proc
+        self.pid = proc.pid
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/api/ws"
+        self.log_path = log_path
+        self._final_log: Optional[str] = None  # kept once the server has ended (its temporary file is gone)
+
+    def log(self) -> str:
+        """What the server wrote to stderr so far (all of it, once the with-block has ended)."""
+        if self._final_log is not None:
+            return self._final_log
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def limited_server(env: dict[str, str], memory_limit_bytes: int, log_path: Optional[Path] = None,
+                   start_timeout: float = 60.0) -> Iterator[LimitedServer]:
+    """`python -m server.cli serve` in a subprocess whose address space is capped at `memory_limit_bytes`
+    (RLIMIT_AS): a test that could exhaust memory kills that server, never the machine.
+
+    `env` is laid over this process's environment; the server listens on a free loopback port (NCE_PORT,
+    NCE_HOST) with no token. Yields once /api/health answers 200 (fails with the server's log if it exits
+    first or takes over `start_timeout` s); terminates it when the block ends, after which `.log()` holds
+    all it wrote to stderr (kept at `log_path` if given, else in a temporary file removed then)."""
+    port = free_port()
+    server_env = {**os.environ, **env, "NCE_PORT": str(port), "NCE_HOST": "127.0.0.1"}
+    server_env.pop("NCE_TOKEN", None)
+    server_env.pop("NCE_STUDENT_TOKENS", None)
+    temporary = log_path is None
+    if temporary:
+        descriptor, name = tempfile.mkstemp(prefix="nce-server-", suffix=".log")
+        os.close(descriptor)
+        log_path = Path(name)
+
+    def limit_memory() -> None:  # in the child, before exec
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=server_env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=limit_memory)
+    server = LimitedServer(proc, port, log_path)
+    try:
+        _wait_for_health(server, start_timeout)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        server._final_log = log_path.read_text(errors="replace")
+        if temporary:
+            log_path.unlink(missing_ok=True)
+
+
+def _wait_for_health(server: LimitedServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:
+            raise AssertionError(f"the server exited ({server.proc.returncode}) before /api/health answered:\n"
+                                 f"{server.log()[-3000:]}")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the server did not answer /api/health within {timeout} s:\n{server.log()[-3000:]}")
+        try:  # a request that arrives while torch loads waits for the app (server.boot)
+            if httpx.get(f"{server.url}/api/health", timeout=min(left, 10)).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+
+
+def status_kb(pid: int, field: str) -> int:
+    """One kB field of /proc/PID/status, e.g. VmRSS (resident now) or VmHWM (its peak)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for process {pid}")
+
+
+def rss_mb(pid: int) -> float:
+    return status_kb(pid, "VmRSS") / 1024
 
 
 def session_threads() -> list[threading.Thread]:

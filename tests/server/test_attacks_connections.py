@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import resource
 import select
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Optional
 
 import httpx
@@ -28,11 +24,10 @@ from server.connections import MAX_HEADER_BYTES
 from server.messages import MAX_MESSAGE_CHARS
 from server.security import SECURITY_HEADERS
 
-from .conftest import free_port, wait_until
+from .conftest import limited_server, rss_mb, wait_until
 
 HANG_S = 20.0                        # only a hang takes this long
 ATTACKER = "127.0.0.2"               # Linux routes all of 127/8 to loopback: a second client address
-ROOT = Path(__file__).resolve().parents[2]
 HALF_HEADER = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
 # 127.0.0.2 is loopback on Linux (not on macOS by default); RSS is read from /proc; poll() is POSIX
@@ -286,57 +281,32 @@ def test_uploads_past_the_in_flight_cap_get_429_and_stalled_ones_408(make_server
     assert done.status_code == 200 and done.json()["rows"] == 100
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 ADDRESS_SPACE_LIMIT = 3 << 30  # the server's own ~1 GB of address space (torch) and 2 GB to spare
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
 
 def test_stalled_uploads_are_dropped_after_the_body_timeout_and_their_memory_returned(tmp_path):
     """Was: 600 connections each sending 3.9 of a declared 4 MB held 2.6 GB, still resident after they left.
     The server runs in a subprocess under RLIMIT_AS: if the fix fails, that server dies, not the machine."""
-    port, body_timeout_s, in_flight, count = free_port(), 1.5, 16, 48
-    env = {**os.environ, "NCE_PORT": str(port), "NCE_HOST": "127.0.0.1", "NCE_BODY_TIMEOUT_S": str(body_timeout_s),
-           "NCE_MAX_UPLOADS_IN_FLIGHT": str(in_flight), "NCE_TORCH_THREADS": "1"}
-    env.pop("NCE_TOKEN", None)
-    log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=_limit_memory)
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{url}/api/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return proc.poll() is not None  # exited: stop waiting, the assert below says so
-        wait_until(healthy, 60, "the server to start")
-        assert proc.poll() is None, log_path.read_text()
-        warm = httpx.post(f"{url}/api/upload", content=_csv(100_000), timeout=HANG_S)  # 3.2 MB, parsed
+    body_timeout_s, in_flight, count = 1.5, 16, 48
+    env = {"NCE_BODY_TIMEOUT_S": str(body_timeout_s), "NCE_MAX_UPLOADS_IN_FLIGHT": str(in_flight),
+           "NCE_TORCH_THREADS": "1"}
+    with limited_server(env, ADDRESS_SPACE_LIMIT, tmp_path / "server.log") as server:
+        warm = httpx.post(f"{server.url}/api/upload", content=_csv(100_000), timeout=HANG_S)  # 3.2 MB, parsed
         assert warm.status_code == 200, warm.text
-        start_mb = _rss_mb(proc.pid)
+        start_mb = rss_mb(server.pid)
 
         peak = [start_mb]
         sampling = threading.Event()
 
         def sample() -> None:
             while not sampling.is_set():
-                peak[0] = max(peak[0], _rss_mb(proc.pid))
+                peak[0] = max(peak[0], rss_mb(server.pid))
                 time.sleep(0.02)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         with ThreadPoolExecutor(8) as pool:
-            stalled = list(pool.map(lambda _: _stalled_upload(port, 4_000_000, 3_900_000), range(count)))
-        health_ms = [_health_ms(url) for _ in range(5)]  # while they are stalled
+            stalled = list(pool.map(lambda _: _stalled_upload(server.port, 4_000_000, 3_900_000), range(count)))
+        health_ms = [_health_ms(server.url) for _ in range(5)]  # while they are stalled
         replies = [_read_until_closed(sock, HANG_S) for sock in stalled]
         sampling.set()
         sampler.join()
@@ -345,15 +315,9 @@ def test_stalled_uploads_are_dropped_after_the_body_timeout_and_their_memory_ret
         # at most `in_flight` bodies were held at once (the others were read and dropped as they came)
         assert peak[0] - start_mb < in_flight * 4 * 2 + 64, (start_mb, peak[0])
         # and what they held is handed back: near the start, not in_flight x 3.9 MB above it
-        wait_until(lambda: _rss_mb(proc.pid) < start_mb + 24, HANG_S,
-                   f"RSS back near {start_mb:.0f} MB (now {_rss_mb(proc.pid):.0f} MB)")
-        assert _health_ms(url) > 0 and len(health_ms) == 5
-        log = log_path.read_text()
+        wait_until(lambda: rss_mb(server.pid) < start_mb + 24, HANG_S,
+                   f"RSS back near {start_mb:.0f} MB (now {rss_mb(server.pid):.0f} MB)")
+        assert _health_ms(server.url) > 0 and len(health_ms) == 5
+        log = server.log()
         assert "dropped an upload from 127.0.0.1: the upload stopped" in log, log[-2000:]  # visible,
         assert log.count("NCE_BODY_TIMEOUT_S") <= 2, log[-2000:]  # and rate limited
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(HANG_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -152,7 +152,7 @@ def test_a_closed_session_cuts_a_heavy_mle_step_short(make_server, client_for, m
         return result
 
     monkeypatch.setattr(trainer_module, "accumulate_log_z_gradient", watched)
-    server = make_server()
+    server = make_server(max_step_seconds=600)  # ~4 s a step: over the default, which would refuse it
     hub = server.app.state.hub
     handle = _upload_2d(server, 100)  # 100 rows × 512² cells: 2.6e7 kernel terms, within the KDE bound
     before = len(session_threads())

@@ -6,9 +6,6 @@ a condition, with a timeout."""
 from __future__ import annotations
 
 import os
-import resource
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,9 +18,8 @@ from models.config import RunConfig
 from models.cost import predict
 from models.trainer import Stopped
 
-from .conftest import FAST, Client, free_port, session_threads, wait_until
+from .conftest import FAST, Client, limited_server, session_threads, status_kb, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 HEAVY = {"data": "rings", "hidden": 256, "depth": 4}  # ~240 MB predicted: frames and steps of a wide model
 KILLER = {"method": "infonce", "data": "rings", "batch_size": 4096, "k": 1024, "hidden": 256, "depth": 4}
 SMALL_BUDGET_MB = 64
@@ -127,17 +123,6 @@ def test_a_closed_session_cuts_a_heavy_nce_step_short(make_server, client_for, m
 MEMORY_LIMIT = 3 * 2 ** 30  # address space of the server below: a runaway step kills it, never the machine
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
-def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for process {pid}")
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
@@ -148,46 +133,47 @@ def test_the_issues_infonce_message_trains_in_chunks_within_the_budget_and_stops
     """`start {"method":"infonce","data":"rings","batch_size":4096,"k":1024,"hidden":256,"depth":4}` grew one
     server to 24 GB. Now its 4,194,304 negatives per step run in chunks: the server, under a 3 GB address-space
     limit, trains it for seconds well within NCE_SESSION_MEMORY_MB, answers health meanwhile, and a closed
-    socket ends the step (of ~1 min) within about a second."""
+    socket ends the step (of ~1 min) within about a second. (A server with the default NCE_MAX_STEP_SECONDS
+    refuses it by name: the next test.)"""
     assert predict(RunConfig(**KILLER)).memory_bytes < 512 * 2 ** 20
-    port = free_port()
-    env = {**os.environ, "NCE_SESSION_MEMORY_MB": "512", "MALLOC_ARENA_MAX": "4"}
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stderr=subprocess.PIPE, text=True, preexec_fn=_limit_memory)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stderr.read()
-            try:
-                if httpx.get(f"{base}/api/health", timeout=30).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "serve never opened its port"
-                time.sleep(0.05)
-        idle_kb = _status_kb(server.pid, "VmRSS")
-        with Client(f"ws://127.0.0.1:{port}/api/ws") as client:
+    # the default NCE_MAX_STEP_SECONDS refuses its ~1 min step (the test below); a server that allows it
+    env = {"NCE_SESSION_MEMORY_MB": "512", "NCE_MAX_STEP_SECONDS": "600", "MALLOC_ARENA_MAX": "4"}
+    with limited_server(env, MEMORY_LIMIT) as server:
+        idle_kb = status_kb(server.pid, "VmRSS")
+        with Client(server.ws_url) as client:
             reply = client.start(KILLER)
             assert reply["cost"]["ok"] is True and reply["cost"]["memory_mb"] < 512
             client.wait_type("status", 30, state="running")
             busy_from, deadline = _cpu_seconds(server.pid), time.monotonic() + 60
             while _cpu_seconds(server.pid) < busy_from + 3:  # 3 s of training, inside the first step
-                assert server.poll() is None, "the server died"
+                assert server.proc.poll() is None, "the server died"
                 assert time.monotonic() < deadline, "no 3 s of training within 60 s"
                 try:
                     message = client.recv(0.1)
                 except TimeoutError:
                     continue
                 assert message["type"] != "status" or message["state"] == "running", message  # not "error"
-            assert httpx.get(f"{base}/api/health", timeout=10).json()["sessions"] == 1
-            peak_mb = (_status_kb(server.pid, "VmHWM") - idle_kb) / 1024
+            assert httpx.get(f"{server.url}/api/health", timeout=10).json()["sessions"] == 1
+            peak_mb = (status_kb(server.pid, "VmHWM") - idle_kb) / 1024
             assert peak_mb < 512, f"the session added {peak_mb:.0f} MB"
             closed = time.monotonic()
-        wait_until(lambda: httpx.get(f"{base}/api/health", timeout=10).json()["sessions"] == 0, 10,
+        wait_until(lambda: httpx.get(f"{server.url}/api/health", timeout=10).json()["sessions"] == 0, 10,
                    "the session to leave")
         assert time.monotonic() - closed < 2.5  # the ~1 min step was abandoned between two chunks
-        assert server.poll() is None
-    finally:
-        server.terminate()
-        log = server.communicate(timeout=30)[1]
+        assert server.proc.poll() is None
+    log = server.log()  # all of it: the server has ended
     assert "MemoryError" not in log and "Traceback" not in log, log[-2000:]
+
+
+def test_the_issues_infonce_message_is_refused_by_its_step_time_by_default(make_server, client_for):
+    """~1 min per step would hold one of the room's training slots the whole time: refused by name,
+    naming the knobs that lower it, nothing applied, the session usable."""
+    server = make_server()
+    client = client_for(server)
+    client.send({"type": "start", "config": KILLER})
+    message = client.wait_type("error", timeout=20)["message"]
+    assert "k × batch_size = 4,194,304 negatives per step" in message, message
+    assert f"allows {server.settings.max_step_seconds:g} s per step (NCE_MAX_STEP_SECONDS)" in message, message
+    assert "lower k, batch_size, hidden or depth" in message, message
+    reply = client.start({"method": "infonce", "data": "rings", "batch_size": 256, "k": 16})  # still usable
+    assert reply["cost"]["ok"] is True and reply["cost"]["seconds_per_step"] < server.settings.max_step_seconds

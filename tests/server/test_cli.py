@@ -99,6 +99,18 @@ def test_a_bad_sweep_exits_2_naming_the_fields(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_sweep_prints_its_predicted_cost_and_max_memory_mb_refuses_by_knob(tmp_path, capsys):
+    big = {"experiment": "efficiency", "reps": 2, "sample_size": 100_000, "nr": [100.0], "noises": [{"noise": "data"}]}
+    code, stderr, out = _main(tmp_path, capsys, big, "sweep", "--max-memory-mb", "256")
+    assert code == 2 and not out.exists()
+    assert "efficiency: predicted: ~660 MB peak memory" in stderr and "2 model-steps" in stderr
+    assert ("error: sample_size × (1 + nr) = 1.0e7 points in one repetition's fit (fitted at once) need ~660 MB" in stderr
+            and "--max-memory-mb allows 256 MB: lower sample_size or nr" in stderr), stderr
+    small = {"experiment": "efficiency", "reps": 5, "sample_size": 100, "nr": [1.0], "noises": [{"noise": "data"}]}
+    code, stderr, out = _main(tmp_path, capsys, small, "sweep", "--max-memory-mb", "256", "--quiet")
+    assert code == 0 and out.exists() and "predicted" not in stderr  # in bounds; --quiet prints no prediction
+
+
 def test_help_does_not_import_torch():
     """`nce-playground --help` must be instant: torch (seconds to import) loads only for a command that trains."""
     probe = ("import sys\nfrom server.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"

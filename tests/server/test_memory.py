@@ -57,3 +57,16 @@ def test_disabled_or_without_glibc_it_does_nothing(monkeypatch):
     monkeypatch.setattr(memory, "ENABLED", True)
     monkeypatch.setattr(memory, "_malloc_trim", None)
     assert memory.release_freed_memory() is False
+
+
+def test_the_capacity_warning_adds_up_the_budgets_against_the_machine():
+    from server.memory import PROCESS_MB, capacity_warning, worst_case_mb
+    from server.settings import Settings
+
+    room = Settings(max_sessions=80, session_memory_mb=256, sweep_slots=1, sweep_memory_mb=2048)
+    assert worst_case_mb(room) == 80 * 256 + 2048 + PROCESS_MB
+    assert capacity_warning(room, machine_mb=24 * 1024) is None  # the README's recipe fits 24 GB
+    crowded = Settings(max_sessions=160, session_memory_mb=512)
+    warning = capacity_warning(crowded, machine_mb=24 * 1024)
+    assert "NCE_MAX_SESSIONS=160 × NCE_SESSION_MEMORY_MB=512" in warning and "82.5 GB" in warning, warning
+    assert "about 43 sessions fit" in warning, warning  # (24 GB − 0.5 GB − 2 GB) / 512 MB = 43

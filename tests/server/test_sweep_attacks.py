@@ -9,23 +9,17 @@ after a cancel, cpc's evaluation > 130 s); a test waits for the message that say
 cancels (or closes the socket) and times the end."""
 from __future__ import annotations
 
-import json
-import os
-import resource
-import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import Client, FAST, free_port, wait_until
+from .conftest import Client, FAST, limited_server, rss_mb, wait_until
 
 END_S = 2.0       # a cancelled or closed sweep's thread has ended within this long
 HANG_S = 60.0     # only a hang takes this long
-ROOT = Path(__file__).resolve().parents[2]
 NOISES_8 = [{"noise": "data"}, {"noise": "gaussian", "noise_scale": 2.0}, {"noise": "gaussian", "noise_scale": 0.5},
             {"noise": "laplace"}, {"noise": "uniform"}, {"noise": "gaussian", "noise_loc": 2.0},
             {"noise": "laplace", "noise_scale": 2.0}, {"noise": "gaussian", "noise_loc": -1.0}]
@@ -99,7 +93,7 @@ def test_a_sweep_over_the_memory_budget_is_refused_by_name_and_the_session_goes_
     client.send({"type": "sweep", "config": {"experiment": "efficiency", "reps": 2, "sample_size": 100_000,
                                              "nr": [100.0], "noises": [{"noise": "data"}]}})
     message = client.wait_type("sweep_error", sweep_id=1)["message"]
-    assert message.startswith("sample_size × (1 + nr) = 1e+07 points in one repetition's fit"), message
+    assert message.startswith("sample_size × (1 + nr) = 1.0e7 points in one repetition's fit"), message
     assert "this server allows 256 MB per sweep (NCE_SWEEP_MEMORY_MB): lower sample_size or nr" in message
     small = {"experiment": "efficiency", "reps": 10, "sample_size": 100, "nr": [1.0], "noises": [{"noise": "data"}]}
     client.send({"type": "sweep", "config": small})
@@ -133,22 +127,11 @@ def test_max_steps_counts_the_sweeps_model_steps_with_the_live_runs(make_server,
 ADDRESS_SPACE_LIMIT = 4 << 30  # the server's own ~1-1.5 GB of address space (torch) and the sweep budget to spare
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 ISSUE_SWEEPS = [  # each took the server down on main (the OOM killer); each now runs chunked
     ({"experiment": "efficiency", "reps": 100_000, "sample_size": 18_000, "nr": [0.1], "noises": [{"noise": "data"}]},
-     _fitting),  # x_data alone was 14.4 GB
-    ({"experiment": "nr_budget", "data": "two_moons", "grid": 512, "hidden": 256, "depth": 4, "reps": 8, "steps": 1},
-     _trained),  # one evaluation over R × 512² cells (steps 1: straight to it)
+     _theory),  # x_data alone was 14.4 GB; now drawn ~1M points at a time (the MLE baseline's pass follows the theory)
+    ({"experiment": "nr_budget", "data": "two_moons", "grid": 512, "hidden": 256, "depth": 4, "reps": 8, "steps": 1,
+      "nr": [1.0]}, _trained),  # one evaluation over R × 512² cells (one step, one N_r: straight to it)
     ({"experiment": "cpc_ceiling", "reps": 64, "mi": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "batch_size": [1024],
       "steps": 10, "eval_batches": 1024}, _fitting),  # R × B × B scores
 ]
@@ -157,49 +140,27 @@ ISSUE_SWEEPS = [  # each took the server down on main (the OOM killer); each now
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_issues_sweeps_run_in_bounded_memory_and_end_on_cancel(tmp_path):
     """The server runs in a subprocess under RLIMIT_AS: if chunking failed, that server dies, not the machine."""
-    port = free_port()
-    env = {**os.environ, "NCE_PORT": str(port), "NCE_HOST": "127.0.0.1", "NCE_TORCH_THREADS": "1",
-           "NCE_SWEEP_THREADS": "1"}
-    env.pop("NCE_TOKEN", None)
-    log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=log_file, preexec_fn=_limit_memory)
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{url}/api/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return proc.poll() is not None
-        wait_until(healthy, HANG_S, "the server to start")
-        assert proc.poll() is None, log_path.read_text()
-        with Client(f"ws://127.0.0.1:{port}/api/ws") as client:
-            for sweep_id, (sweep, running) in enumerate(ISSUE_SWEEPS, 1):
-                before = _rss_mb(proc.pid)
-                client.send({"type": "sweep", "config": sweep})
-                started = client.wait_for(lambda m: m.get("sweep_id") == sweep_id and m["type"] in
-                                          ("sweep_started", "sweep_error"), HANG_S, "sweep_started")
-                assert started["type"] == "sweep_started", started
-                predicted = started["predicted"]["memory_mb"]
-                assert predicted < 300, started["predicted"]
-                client.wait_for(lambda m: m.get("sweep_id") == sweep_id and running(m), HANG_S, "the heavy part")
-                peak = before
-                for _ in range(20):  # ~1 s of the heavy part, sampled
-                    peak = max(peak, _rss_mb(proc.pid))
-                    time.sleep(0.05)
-                client.send({"type": "sweep_cancel"})
-                asked = time.monotonic()
-                client.wait_type("sweep_cancelled", HANG_S, sweep_id=sweep_id)
-                assert time.monotonic() - asked < END_S
-                assert proc.poll() is None, log_path.read_text()[-3000:]
-                # its memory: the prediction, and room for the allocator's retention (NCE_SWEEP_MEMORY_MB: 2048)
-                assert peak - before < 2 * predicted + 200, (sweep, before, peak, predicted)
-            assert httpx.get(f"{url}/api/health", timeout=HANG_S).status_code == 200
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(HANG_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    env = {"NCE_TORCH_THREADS": "1", "NCE_SWEEP_THREADS": "1"}
+    with (limited_server(env, ADDRESS_SPACE_LIMIT, tmp_path / "server.log", start_timeout=HANG_S) as server,
+          Client(server.ws_url) as client):
+        for sweep_id, (sweep, running) in enumerate(ISSUE_SWEEPS, 1):
+            before = rss_mb(server.pid)
+            client.send({"type": "sweep", "config": sweep})
+            started = client.wait_for(lambda m: m.get("sweep_id") == sweep_id and m["type"] in
+                                      ("sweep_started", "sweep_error"), HANG_S, "sweep_started")
+            assert started["type"] == "sweep_started", started
+            predicted = started["predicted"]["memory_mb"]
+            assert predicted < 300, started["predicted"]
+            client.wait_for(lambda m: m.get("sweep_id") == sweep_id and running(m), HANG_S, "the heavy part")
+            peak = before
+            for _ in range(20):  # ~1 s of the heavy part, sampled
+                peak = max(peak, rss_mb(server.pid))
+                time.sleep(0.05)
+            client.send({"type": "sweep_cancel"})
+            asked = time.monotonic()
+            client.wait_type("sweep_cancelled", HANG_S, sweep_id=sweep_id)
+            assert time.monotonic() - asked < END_S
+            assert server.proc.poll() is None, server.log()[-3000:]
+            # its memory: the prediction, and room for the allocator's retention (NCE_SWEEP_MEMORY_MB: 2048)
+            assert peak - before < 2 * predicted + 200, (sweep, before, peak, predicted)
+        assert httpx.get(f"{server.url}/api/health", timeout=HANG_S).status_code == 200

@@ -54,9 +54,9 @@ def test_the_predicted_peak_memory_is_within_2x_of_the_measured(experiment):
 
 @pytest.mark.parametrize("raw, driver, knobs", [
     ({"experiment": "efficiency", "reps": 2, "sample_size": 100_000, "nr": [1000.0]},
-     "sample_size × (1 + nr) = 1e+08 points in one repetition's fit", "lower sample_size or nr"),
+     "sample_size × (1 + nr) = 1.0e8 points in one repetition's fit", "lower sample_size or nr"),
     ({"experiment": "ranking", "reps": 2, "sample_size": 100_000, "k": [1024], "noises": [{"noise": "data"}]},
-     "sample_size × (1 + k) = 1e+08 points in one repetition's fit", "lower sample_size or k"),
+     "sample_size × (1 + k) = 1.0e8 points in one repetition's fit", "lower sample_size or k"),
     ({"experiment": "cpc_ceiling", "reps": 64, "mi": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "batch_size": [64],
       "steps": 10, "hidden": 256, "depth": 4},
      "reps × len(mi) = 640 critics of 404,000 parameters each", "lower reps, mi, hidden or depth"),
