@@ -44,7 +44,7 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin nce
 COPY --from=build /opt/venv /opt/venv
 # MALLOC_ARENA_MAX=2: at most 2 glibc malloc arenas instead of 8 per core, so the sessions' threads
 # fragment less memory while they run (the server also calls malloc_trim when a session ends:
-# server/memory.py). bench/memory_storm.py measures both; the README's Docker section has the numbers.
+# server/memory.py). bench/memory_storm.py measures both; docs/benchmarks.md (Memory) has the numbers.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
