@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .data import CUSTOM, DATA_PRESETS
 from .energy import MODEL_KINDS
-from .fixed_sample import MAX_FIXED_NOISE, fixed_noise_count
+from .fixed_sample import MAX_FIXED_NOISE
+from .methods import METHODS
 from .noise import NOISE_FAMILIES
-from .objectives import METHODS
 
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
 DataName = Literal[tuple([*DATA_PRESETS, CUSTOM])]  # type: ignore[valid-type]
@@ -76,9 +76,10 @@ class RunConfig(BaseModel):
         if self.data == CUSTOM and not self.data_file:
             raise ValueError("data_file: required when data is 'custom' (a CSV path or an upload handle)")
         if self.sample_size is not None:
-            needed = fixed_noise_count(self.method, self.sample_size, self.nr, self.k)
+            method = METHODS[self.method]
+            needed = method.fixed_noise_count(self.sample_size, self.nr, self.k)
             if needed > MAX_FIXED_NOISE:
-                what = "k" if self.method == "infonce" else "nr"
+                what = method.fixed_noise_knob
                 raise ValueError(f"sample_size: with {what} = {getattr(self, what):g} a fixed sample needs {needed:,} "
                                  f"noise points; the limit is {MAX_FIXED_NOISE:,} (lower sample_size or {what})")
         return self
@@ -86,9 +87,8 @@ class RunConfig(BaseModel):
     @property
     def dim(self) -> Optional[int]:
         """Dimension of the data, or None for custom data (known once the CSV is read)."""
-        if self.method == "cpc":
-            return 2
-        return DATA_PRESETS[self.data].dim if self.data in DATA_PRESETS else None
+        data = METHODS[self.method].data_preset or self.data  # CPC's pairs, whatever `data` says
+        return DATA_PRESETS[data].dim if data in DATA_PRESETS else None
 
     def patched(self, patch: Any) -> "RunConfig":
         """A new config with `patch` applied, validated as a whole; raises ConfigError, changes nothing."""

@@ -36,11 +36,11 @@ from .config import ConfigError, RunConfig
 from .cpc import EMBEDDING
 from .data import CUSTOM, DATA_PRESETS, build_density
 from .densities import GaussianMixture
-from .fixed_sample import fixed_noise_count
+from .methods import METHODS
 from .gradients import NR_LADDER
 from .kde_budget import MAX_KDE_TERMS
 from .samples import MAX_ROWS
-from .trainer import (BOX_SAMPLES, GRAD_GRID_2D, MAX_NEGATIVES, MLE_GRIDS_2D, STOP_CHUNK_MLE_POINTS,
+from .trainer import (BOX_SAMPLES, GRAD_GRID_2D, MLE_GRIDS_2D, STOP_CHUNK_MLE_POINTS,
                       STOP_CHUNK_POINTS, STOP_CHUNK_TERMS)
 
 MB = 2 ** 20
@@ -127,8 +127,7 @@ def knob_list(knobs: tuple[str, ...]) -> str:
     return knobs[0] if len(knobs) == 1 else ", ".join(knobs[:-1]) + " or " + knobs[-1]
 
 
-TIME_KNOBS = {"mle": ("grid", "batch_size", "hidden", "depth"), "nce": ("nr", "batch_size", "hidden", "depth"),
-              "infonce": ("k", "batch_size", "hidden", "depth"), "cpc": ("batch_size", "hidden", "depth")}
+TIME_KNOBS = {name: (*method.step_knobs, "batch_size", "hidden", "depth") for name, method in METHODS.items()}
 
 
 def predict(config: RunConfig, rows: Optional[int] = None, dim: Optional[int] = None) -> RunCost:
@@ -176,7 +175,7 @@ class _Shape:
     @classmethod
     def of(cls, config: RunConfig, rows: Optional[int], dim: Optional[int]) -> "_Shape":
         h, depth = config.hidden, config.depth
-        if config.method == "cpc":  # two embedding nets of 1 input and EMBEDDING outputs; 2B points a step
+        if METHODS[config.method].pairs:  # two embedding nets of 1 input and EMBEDDING outputs; 2B points a step
             one = h + h + (depth - 1) * (h * h + h) + h * EMBEDDING + EMBEDDING
             flops = 2 * (h + (depth - 1) * h * h + h * EMBEDDING)
             return cls(2, None, 1, h * depth, flops, 2 * (depth + 1), 2 * one)
@@ -218,7 +217,7 @@ def _frame_resolutions(config: RunConfig, shape: _Shape) -> set[int]:
     if shape.dim == 1:
         return {config.grid}
     sizes = {min(config.grid, FRAME_GRID_2D), min(config.grid, GRAD_GRID_2D)}
-    if config.method == "mle":
+    if METHODS[config.method].integrates_log_z:
         sizes.add(min(config.grid, MLE_GRIDS_2D.get(config.data, config.grid)))
     return sizes
 
@@ -233,13 +232,14 @@ def _density_piece_bytes(shape: _Shape, cells: int) -> float:
 def _persistent(config: RunConfig, shape: _Shape) -> Part:
     model = shape.parameters * FLOAT * PARAMETER_COPIES
     fixed_data = fixed_noise = 0
-    if config.sample_size is not None and config.method != "cpc":
+    if config.sample_size is not None and not METHODS[config.method].pairs:
         fixed_data = config.sample_size * shape.dim * FLOAT
-        fixed_noise = fixed_noise_count(config.method, config.sample_size, config.nr, config.k) * shape.dim * FLOAT
+        fixed_noise = _fixed_count(config) * shape.dim * FLOAT
     elif config.sample_size is not None:
         fixed_data = config.sample_size * shape.dim * FLOAT
-    uploaded = (shape.rows or 0) * shape.dim * (DOUBLE * 3 + FLOAT) if config.method != "cpc" else 0
-    grids = 0 if config.method == "cpc" else sum(_cells(shape, n) * GRID_CELL_BYTES[shape.dim]
+    has_density = METHODS[config.method].has_density  # a critic of pairs keeps no grids nor uploaded rows
+    uploaded = (shape.rows or 0) * shape.dim * (DOUBLE * 3 + FLOAT) if has_density else 0
+    grids = 0 if not has_density else sum(_cells(shape, n) * GRID_CELL_BYTES[shape.dim]
                                                    for n in _frame_resolutions(config, shape))
     total = SESSION_BYTES + model + fixed_data + fixed_noise + uploaded + grids
     parts = [(model, f"a {config.hidden}-wide, {config.depth}-deep model ({shape.parameters:,} parameters)",
@@ -254,15 +254,15 @@ def _persistent(config: RunConfig, shape: _Shape) -> Part:
 
 def _build(config: RunConfig, shape: _Shape) -> Part:
     """Transients of building: the fixed noise draw, the data's moments, p_d on the session's grids."""
-    stats = 0 if config.data in ("gaussian", "correlated_gaussian") or config.method == "cpc" \
+    stats = 0 if config.data in ("gaussian", "correlated_gaussian") or METHODS[config.method].pairs \
         else STATS_SAMPLES * shape.dim * DOUBLE * 5
     box = BOX_SAMPLES * shape.dim * DOUBLE * 5 if config.data != CUSTOM else 0
     bandwidth = min(shape.rows, CV_POINTS) ** 2 * DOUBLE * 4 if shape.rows else 0
     drawn = 0
-    if config.sample_size is not None and config.method in ("nce", "infonce"):
-        count = fixed_noise_count(config.method, config.sample_size, config.nr, config.k)
+    if config.sample_size is not None and METHODS[config.method].uses_noise:
+        count = _fixed_count(config)
         drawn = count * shape.dim * DOUBLE * DRAW_COPIES[config.noise]
-    density = 0 if config.method == "cpc" else max(_density_piece_bytes(shape, _cells(shape, n))
+    density = 0 if METHODS[config.method].pairs else max(_density_piece_bytes(shape, _cells(shape, n))
                                                    for n in _frame_resolutions(config, shape))
     total = max(stats + box + bandwidth, drawn, density)
     if drawn >= density:
@@ -277,12 +277,12 @@ def _step(config: RunConfig, shape: _Shape) -> Part:
     chunk = chunk_points(config.model, config.hidden, config.depth)
     batch = config.batch_size
     model_knobs = ("batch_size", "hidden", "depth")
-    if config.method == "cpc":  # the two embeddings' graphs, and the scores: all B², or a chunk of rows
+    if METHODS[config.method].pairs:  # the two embeddings' graphs, and the scores: all B², or a chunk of rows
         scores = cpc_rows_per_chunk(batch) * batch * SCORE_BYTES
         activations = 2 * batch * (shape.units * ACTIVATION_BYTES + POINT_BYTES)
         return Part(scores + activations, f"batch_size² = {batch * batch:,} pair scores per step at hidden "
                                           f"{config.hidden} × depth {config.depth}", ("batch_size", "hidden", "depth"))
-    if config.method == "mle":
+    if METHODS[config.method].integrates_log_z:
         cells = _mle_cells(config, shape)
         fused = cells <= min(STOP_CHUNK_POINTS, chunk)
         points = batch + cells if fused else max(batch, STOP_CHUNK_MLE_POINTS)
@@ -297,11 +297,11 @@ def _step(config: RunConfig, shape: _Shape) -> Part:
         per_point = shape.units * ACTIVATION_BYTES + POINT_BYTES + draws
         in_flight, per_unit = total, ACTIVATION_BYTES
     else:
-        in_flight = chunk if config.method == "nce" else max(1, chunk // (1 + config.k)) * (1 + config.k)
+        in_flight = chunk if not METHODS[config.method].uses_k else max(1, chunk // (1 + config.k)) * (1 + config.k)
         per_point = shape.units * CHUNKED_ACTIVATION_BYTES + POINT_BYTES + draws
-    words = (f"k × batch_size = {negatives:,} negatives per step" if config.method == "infonce"
+    words = (f"k × batch_size = {negatives:,} negatives per step" if METHODS[config.method].uses_k
              else f"N_r × batch_size = {negatives:,} noise points per step")
-    knobs = ("k", "batch_size", "hidden", "depth") if config.method == "infonce" else ("nr", *model_knobs)
+    knobs = ("k", "batch_size", "hidden", "depth") if METHODS[config.method].uses_k else ("nr", *model_knobs)
     if total > chunk:
         words += f" (in chunks of {in_flight:,} points)"
         knobs = ("hidden", "depth")
@@ -311,7 +311,7 @@ def _step(config: RunConfig, shape: _Shape) -> Part:
 
 def _frame(config: RunConfig, shape: _Shape) -> Part:
     """A frame and a gradient comparison at once (they run on two pools, beside the step)."""
-    if config.method == "cpc":
+    if METHODS[config.method].pairs:
         batch = config.batch_size
         return Part(cpc_rows_per_chunk(batch) * batch * FRAME_SCORE_BYTES + 2 * batch * config.hidden * FLOAT * 3,
                     f"batch_size² = {batch * batch:,} pair scores per frame", ("batch_size",))
@@ -334,10 +334,10 @@ def _frame(config: RunConfig, shape: _Shape) -> Part:
 
 def _seconds_per_step(config: RunConfig, shape: _Shape) -> float:
     batch = config.batch_size
-    if config.method == "cpc":
+    if METHODS[config.method].pairs:
         points = 2 * batch
         extra = batch * batch * SCORE_SECONDS
-    elif config.method == "mle":
+    elif METHODS[config.method].integrates_log_z:
         points, extra = batch + _mle_cells(config, shape), 0.0
     else:
         points, extra = batch + _negatives(config), 0.0
@@ -348,21 +348,17 @@ def _seconds_per_step(config: RunConfig, shape: _Shape) -> float:
 
 
 def _negatives(config: RunConfig) -> int:
-    """Noise points one step draws (as Trainer.negatives_for)."""
-    if config.method == "nce":
-        return int(min(MAX_NEGATIVES, max(1, round(config.nr * config.batch_size))))
-    if config.method == "infonce":
-        return config.k * config.batch_size
-    return 0
+    """Noise points one step draws (the method's own count, as the Trainer draws them)."""
+    return METHODS[config.method].negatives(config)
 
 
 def _fixed_count(config: RunConfig) -> int:
-    return fixed_noise_count(config.method, config.sample_size or 0, config.nr, config.k)
+    return METHODS[config.method].fixed_noise_count(config.sample_size or 0, config.nr, config.k)
 
 
 def _fixed_noise_words(config: RunConfig) -> str:
-    return "k × sample_size" if config.method == "infonce" else "N_r × sample_size"
+    return "k × sample_size" if METHODS[config.method].uses_k else "N_r × sample_size"
 
 
 def _noise_knob(config: RunConfig) -> str:
-    return "k" if config.method == "infonce" else "nr"
+    return METHODS[config.method].fixed_noise_knob or "nr"

@@ -27,7 +27,8 @@ from torch import nn
 def offset_is_free(method: str, learn_log_z: bool) -> bool:
     """Whether G's additive constant (the output layer's bias) is trained: only NCE with log Ẑ held
     at 0 needs it; MLE and InfoNCE are blind to it and a learned log Ẑ already is that constant."""
-    return method == "nce" and not learn_log_z
+    from .methods import METHODS  # methods.py builds these models
+    return METHODS[method].learns_log_z and not learn_log_z
 
 
 class EnergyModel(nn.Module):

@@ -1,7 +1,8 @@
 """Fixed samples: the `sample_size` knob (T_d).
 
 With sample_size = T_d, a run fits one finite sample instead of the population loss:
-T_d data points and N = round(N_r · T_d) noise points (InfoNCE: k per data point, paired) are drawn
+T_d data points and the method's count of noise points (NCE: round(N_r · T_d); InfoNCE: k per data
+point, paired; models/methods.py) are drawn
 once and every step takes its minibatch from them. That is the setting of NCE's efficiency results
 (Gutmann & Hyvärinen 2012): the estimate's error now depends on T_d and N_r.
 
@@ -20,13 +21,10 @@ DATA_STREAM, NOISE_STREAM = 2, 3  # the Trainer's training and frame generators 
 
 
 def fixed_noise_count(method: str, sample_size: int, nr: float, k: int) -> int:
-    """How many noise points a fixed sample holds: k · T_d for InfoNCE, round(N_r · T_d) otherwise
-    (at least 1; MLE and CPC draw none)."""
-    if method == "infonce":
-        return k * sample_size
-    if method == "nce":
-        return max(1, round(nr * sample_size))
-    return 0
+    """How many noise points a fixed sample holds: the method's own count (models/methods.py: k · T_d for
+    InfoNCE, max(1, round(N_r · T_d)) for NCE, none for MLE and CPC)."""
+    from .methods import METHODS  # methods.py builds models; this module stays below it
+    return METHODS[method].fixed_noise_count(sample_size, nr, k)
 
 
 def stream_generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:

@@ -1,4 +1,5 @@
-"""Training objectives, tensor in / tensor out (so a batch of models can later share one call).
+"""Training objectives, tensor in / tensor out (so a batch of models can later share one call): pure
+formulas. Which method uses which, and how, is models/methods.py.
 
 Names follow docs/design.md §1: G = log u_θ(x), log_q = log q(x), nr = N_r = N_n / N_p.
 """
@@ -8,14 +9,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-
-METHODS: dict[str, str] = {
-    "mle": "Maximum likelihood with the exact normaliser Z from quadrature on the grid.",
-    "nce": "Noise-contrastive estimation: tell data from N_r× as much noise; learns log Z as a parameter.",
-    "infonce": "Ranking NCE: pick the positive among k noise samples; cannot identify Z.",
-    "cpc": "Conditional InfoNCE (CPC) on correlated Gaussian pairs: a lower bound on mutual information.",
-}
-
 
 def mle_loss(g_data: torch.Tensor, log_z_true: torch.Tensor) -> torch.Tensor:
     """−mean_x log p_θ(x) = −mean G(x_data) + log Z_θ.   g_data: (B,)"""

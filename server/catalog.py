@@ -7,13 +7,16 @@ from typing import Any, Optional
 
 from models.config import ConfigError, knob_schema, parse_config
 from models.cost import predict
-from models.data import CUSTOM
+from models.problem import uses_uploaded_data
 from models.data import DATA_PRESETS
 from models.energy import MODEL_KINDS
 from models.experiments import schema as experiment_schema
 from models.noise import NOISE_FAMILIES
-from models.objectives import METHODS
+from models.coverage import COVERAGE_EPS, COVERAGE_WARN
+from models.fixed_sample import MAX_FIXED_NOISE
+from models.methods import MAX_NEGATIVES, METHODS
 from models.trainer import REBUILD_KNOBS
+from server.messages import MAX_STEP_N
 
 
 def version() -> str:
@@ -28,7 +31,7 @@ def presets() -> dict:
         "data": {name: {"dim": preset.dim, "description": preset.description}
                  for name, preset in DATA_PRESETS.items()},
         "noise": {name: {"description": family.description} for name, family in NOISE_FAMILIES.items()},
-        "methods": {name: {"description": description} for name, description in METHODS.items()},
+        "methods": {name: {"description": method.description} for name, method in METHODS.items()},
         "models": {name: {"description": description} for name, description in MODEL_KINDS.items()},
     }
 
@@ -40,6 +43,24 @@ def schema() -> dict:
         "live": [name for name in knobs if name not in REBUILD_KNOBS],
         "rebuild": [name for name in knobs if name in REBUILD_KNOBS],
         "experiments": experiment_schema(),
+        # what each method can do (models/methods.py), so the page reads it instead of testing names
+        "methods": {name: {"description": method.description, **method.capabilities()}
+                    for name, method in METHODS.items()},
+        "constants": constants(),
+    }
+
+
+def constants() -> dict:
+    """Thresholds and bounds the page needs, defined once in models/ and server/messages.py."""
+    return {
+        "COVERAGE_WARN": COVERAGE_WARN,  # warn when noise_coverage is below this
+        "COVERAGE_EPS": COVERAGE_EPS,
+        "MAX_STEP_N": MAX_STEP_N,        # the most steps one `step` message may ask for
+        "MAX_NEGATIVES": MAX_NEGATIVES,  # NCE's negatives per step at most (N_r · batch_size is capped here)
+        "MAX_FIXED_NOISE": MAX_FIXED_NOISE,
+        # a fixed sample's noise count: each method's fixed_noise_rule; round() is Python's, half to even
+        # (sample_size 41, nr 0.5 -> 20, where JavaScript's Math.round gives 21)
+        "FIXED_NOISE_ROUNDING": "half_even",
     }
 
 
@@ -53,6 +74,6 @@ def cost(raw: Any, budget_mb: float, uploads: Optional[Any] = None,
         raise ConfigError(["config: must be an object of knob names to values"])
     config = parse_config(raw)
     rows = dim = None
-    if config.data == CUSTOM and config.method != "cpc" and uploads is not None:
+    if uses_uploaded_data(config) and uploads is not None:
         rows, dim = uploads.samples_for(config.data_file).shape
     return predict(config, rows, dim).public(budget_mb, max_step_seconds)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 
-from models.trainer import GRAD_GRID_2D, Trainer
+from models import frames
+from models.trainer import Trainer
 
 
 class Snapshots:
@@ -35,7 +36,7 @@ def frame_resolution(trainer: Trainer, max_2d: int) -> int:
 
 def gradient_resolution(trainer: Trainer) -> int:
     """The grid Trainer.gradient_frame() uses (so the worker can prepare it before snapshots)."""
-    return trainer.config.grid if trainer.dim == 1 else min(trainer.config.grid, GRAD_GRID_2D)
+    return frames.gradient_resolution(trainer)
 
 
 def prepare_views(trainer: Trainer, max_2d: int) -> None:

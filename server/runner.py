@@ -16,7 +16,8 @@ import torch
 
 from models.config import RunConfig, parse_config
 from models.cost import RunCost, check_budget
-from models.data import CUSTOM
+from models.methods import METHODS
+from models.problem import uses_uploaded_data
 from models.trainer import ApplyResult, Stopped, Trainer, needs_rebuild
 
 from . import render, wire
@@ -337,7 +338,7 @@ class Runner:
                 self._frame_urgent = False
                 spec, then_close = self._frame_spec(trainer), self._limit_close
             elif (self._frame_job is None and self._grad_job is None  # a frame in the making goes first
-                  and trainer.config.method != "cpc" and trainer.state != "diverged"
+                  and METHODS[trainer.config.method].has_gradient_comparison and trainer.state != "diverged"
                   and (self._grad_urgent or (running and now >= self._next_grad_at))):
                 rate = self.settings.grad_rate if trainer.dim == 1 else self.settings.grad_rate_2d
                 self._next_grad_at = now + 1.0 / rate
@@ -421,7 +422,7 @@ def _gradient(trainer: Trainer, epoch: int) -> tuple[int, dict]:
 
 
 def _uses_samples(config: RunConfig) -> bool:
-    return config.data == CUSTOM and config.method != "cpc"
+    return uses_uploaded_data(config)
 
 
 def _changed(old: Optional[RunConfig], new: RunConfig) -> list[str]:

@@ -123,7 +123,7 @@ export function exportSweepJSON(state, link) {
 /** One row per point: axis value, series (noise label or batch size), measured, its CI, theory, reps, extras. */
 export function sweepCSV(state, axisKey) {
   const extras = {
-    efficiency: ['bias', 'mle_baseline'], ranking: ['bias', 'mle_baseline'], cpc_ceiling: ['cap', 'seconds_per_step'],
+    efficiency: ['bias', 'mle_baseline', 'measured_c', 'theory_c', 'bias_c'], ranking: ['bias', 'mle_baseline'], cpc_ceiling: ['cap', 'seconds_per_step'],
     nr_budget: ['z_gap', 'seconds_per_step', 'negatives_per_step'],
   }[state.experiment] || [];
   const series = p => (p.batch_size !== undefined && state.experiment === 'cpc_ceiling' ? `B=${p.batch_size}` : p.label ?? '');

@@ -31,6 +31,7 @@ from ..batched import StackedMLP
 from ..cpc import EMBEDDING, PairCritic
 from ..data import correlation_for_mi
 from ..divergence import LOSS_GROWTH, likely_cause
+from ..methods import mi_estimate
 from ..objectives import cpc_loss
 from ..trainer import _init_parameters, scheduled_lr
 from .common import (LOSS_DIVERGENCE, STRICT, Phase, SweepContext, SweepCost, distinct, group_generator, left_out_note,
@@ -155,7 +156,7 @@ def optimal_critic_value(mi: float, batch: int, budget: int = THEORY_SCORES,
         xs, ys = x[start:start + per_chunk], y[start:start + per_chunk]
         diff = ys.unsqueeze(1) - rho * xs.unsqueeze(2)  # (n, B, B): y_j − ρ x_i
         scores = -diff ** 2 / (2 * var) - 0.5 * torch.log(var) + 0.5 * ys.unsqueeze(1) ** 2
-        total += float((math.log(batch) - cpc_loss(scores)).sum())
+        total += float(mi_estimate(cpc_loss(scores), batch).sum())
     return total / batches
 
 
@@ -221,7 +222,7 @@ def run(cfg: CpcCeilingConfig, ctx: SweepContext) -> Iterator[dict]:
                 x, y = _pairs(rho, batch, gen)
                 for part in chunks:
                     ctx.check()
-                    estimate[part] += math.log(batch) - losses(x[part], y[part], part).double()
+                    estimate[part] += mi_estimate(losses(x[part], y[part], part).double(), batch)
         estimate = (estimate / cfg.eval_batches).cpu()  # (R,)
         diverged = diverged.cpu() | ~torch.isfinite(estimate)
         for mi_index, mi in enumerate(cfg.mi):

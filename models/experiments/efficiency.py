@@ -11,9 +11,14 @@ Theory (the theorem, by quadrature over p_d — independent of the fitting):
     P(x) = N_r q(x) / (p_d(x) + N_r q(x))
     I = ∫ g gᵀ P p_d dx,   m = ∫ g P p_d dx
     Σ = I⁻¹ − (1 + 1/N_r) I⁻¹ m mᵀ I⁻¹          (T_d · Cov(θ̂) → Σ)
-    theory = Σ_λλ / CR
+    theory = Σ_λλ / CR,   theory_c = Σ_cc / CR_c
 
-For q = p_d, P = N_r/(1 + N_r) everywhere and Σ_λλ / CR = 1 + 1/N_r exactly.
+For q = p_d, P = N_r/(1 + N_r) everywhere, I⁻¹ m = (0, 1), and both ratios are 1 + 1/N_r exactly.
+
+c = −log Ẑ is what NCE is about, and when q = p_d the (1 + 1/N_r) I⁻¹ m mᵀ I⁻¹ term lies in Σ_cc alone
+(I⁻¹ m = (0, 1): Σ_λλ cannot show it, there or near it). So each point also carries `measured_c` = T_d · MSE(ĉ) / CR_c
+(with `ci_c`, `bias_c`) against `theory_c`, where c* = −½ log 2π and CR_c = 1/2 is the Cramér–Rao bound
+of the normalised model's c = ½ log(λ/2π) = (dc/dλ)² · 2λ*²: what maximum likelihood would reach.
 
 Every setting reuses the same R data samples (common random numbers, so the curves compare settings,
 not luck), and each point carries `mle_baseline`: T_d · MSE / CR of maximum likelihood on those same
@@ -29,11 +34,12 @@ from typing import Annotated, Iterator, Literal
 import torch
 from pydantic import BaseModel, Field, model_validator
 
+from ..fixed_sample import fixed_noise_count
 from ..gaussian_fit import fit_nce
 from .common import (BASELINE_SECONDS_PER_POINT, CRAMER_RAO, DEFAULT_NOISES, MAX_SWEEP_POINTS, STRICT, NoiseSpec,
                      Phase, SweepContext, SweepCost, build_noise_spec, data_bytes, data_chunks, distinct, estimates,
-                     fit_chunk_points, group_generator, human_count, lambda_summary, log_prob_rows, mle_baseline,
-                     sample_rows, standard_normal)
+                     fit_chunk_points, group_generator, human_count, lambda_summary, log_prob_rows, mean_ci,
+                     mle_baseline, sample_rows, standard_normal)
 
 QUAD_HALF_WIDTH = 14.0  # N(0, 1) mass beyond ±14 is ~1e-44
 QUAD_POINTS = 40_001
@@ -44,6 +50,8 @@ FIT_BYTES_PER_POINT = 68      # a chunk of fits: the noise draws and their log q
 THEORY_BYTES_PER_CELL = 40    # theory(): (N_r values × quadrature points) float64 tensors, ~5 alive at once
 FIT_SECONDS_PER_POINT = 8e-8  # one core: ~10 Newton iterations over each data or noise point
 THEORY_SECONDS = 0.1          # one curve of CURVE_POINTS values
+C_STAR = -0.5 * math.log(2 * math.pi)  # c of N(0, 1): λ* = 1, c* = ½ log(λ*/2π)
+CRAMER_RAO_C = 0.5            # the bound on T_d·Var(ĉ) of c = ½ log(λ/2π): (1/(2λ*))² · 2λ*²
 
 
 class EfficiencyConfig(BaseModel):
@@ -77,7 +85,8 @@ def total_models(cfg: EfficiencyConfig) -> int:
 
 
 def _noise_count(nr: float, sample_size: int) -> int:
-    return max(1, round(nr * sample_size))
+    """N = round(N_r · T_d), from the one home of the fixed-noise count (fixed_sample.py)."""
+    return fixed_noise_count("nce", sample_size, nr, 0)
 
 
 def cost(cfg: EfficiencyConfig) -> SweepCost:
@@ -101,7 +110,17 @@ def cost(cfg: EfficiencyConfig) -> SweepCost:
 
 
 def theory(spec: NoiseSpec, nr_values: list[float]) -> list[float]:
-    """Σ_λλ / CR of Theorem 3 for each N_r, by midpoint quadrature on [−14, 14] (float64), THEORY_CHUNK
+    """Σ_λλ / CR of Theorem 3 for each N_r (module docstring)."""
+    return [lam for lam, _ in _theory_ratios(spec, nr_values)]
+
+
+def theory_c(spec: NoiseSpec, nr_values: list[float]) -> list[float]:
+    """Σ_cc / CR_c of Theorem 3 for each N_r: the asymptotic T_d · Var(ĉ) of c = −log Ẑ over its bound."""
+    return [c for _, c in _theory_ratios(spec, nr_values)]
+
+
+def _theory_ratios(spec: NoiseSpec, nr_values: list[float]) -> list[tuple[float, float]]:
+    """(Σ_λλ / CR, Σ_cc / CR_c) for each N_r, by midpoint quadrature on [−14, 14] (float64), THEORY_CHUNK
     values of N_r at a time (a few MB)."""
     data = standard_normal()
     noise = build_noise_spec(spec, data)
@@ -120,8 +139,18 @@ def theory(spec: NoiseSpec, nr_values: list[float]) -> list[float]:
         inverse = torch.linalg.inv(fisher)
         im = (inverse @ mean.unsqueeze(2)).squeeze(2)  # (L, 2) I⁻¹ m
         sigma = inverse - (1 + 1 / nr).unsqueeze(2) * im.unsqueeze(2) * im.unsqueeze(1)  # (L, 2, 2)
-        values += (sigma[:, 0, 0] / CRAMER_RAO).tolist()
+        values += zip((sigma[:, 0, 0] / CRAMER_RAO).tolist(), (sigma[:, 1, 1] / CRAMER_RAO_C).tolist())
     return values
+
+
+def c_summary(c_hat: torch.Tensor, converged: torch.Tensor, sample_size: int) -> dict:
+    """T_d·MSE(ĉ)/CR_c with its interval and the bias of ĉ, over the converged fits with a finite ĉ."""
+    c_hat, converged = c_hat.cpu(), converged.cpu() & torch.isfinite(c_hat.cpu())
+    error = c_hat[converged] - C_STAR
+    if not bool(converged.any()):
+        return {"measured_c": math.nan, "ci_c": [math.nan, math.nan], "bias_c": math.nan}
+    measured, ci = mean_ci(sample_size * error ** 2 / CRAMER_RAO_C)
+    return {"measured_c": measured, "ci_c": ci, "bias_c": float(error.mean())}
 
 
 def theory_curves(cfg: EfficiencyConfig, ctx: SweepContext) -> list[dict]:
@@ -143,19 +172,21 @@ def run(cfg: EfficiencyConfig, ctx: SweepContext) -> Iterator[dict]:
     ctx.report(0, total)
     for noise_index, spec in enumerate(cfg.noises):
         noise = build_noise_spec(spec, data)
-        expected = theory(spec, cfg.nr)
+        expected = _theory_ratios(spec, cfg.nr)
         for nr_index, nr in enumerate(cfg.nr):
             count = _noise_count(nr, t_d)
             gen = group_generator(cfg.seed, noise_index * len(cfg.nr) + nr_index, device)  # this setting's noise
             lam, converged = estimates(reps)
+            c_hat, _ = estimates(reps)
             first = 0
             for x_data, log_q_data in data_chunks(cfg.seed, reps, t_d, count + t_d, noise, device, ctx.check):
                 rows = slice(first, first + x_data.shape[0])  # x_data: (r, T)
                 x_noise = sample_rows(noise, x_data.shape[0], count, gen)  # (r, N)
                 theta, fitted = fit_nce(x_data, log_q_data, x_noise, log_prob_rows(noise, x_noise), nr, ctx.check)
-                lam[rows], converged[rows] = theta[:, 0], fitted
+                lam[rows], c_hat[rows], converged[rows] = theta[:, 0], theta[:, 1], fitted
                 first = rows.stop
                 ctx.report(done + first, total)
             done += reps
-            yield {"nr": nr, "noise": spec.public(), "label": spec.label(), "theory": expected[nr_index],
-                   **lambda_summary(lam, converged, t_d), "noise_points": count, "mle_baseline": baseline}
+            yield {"nr": nr, "noise": spec.public(), "label": spec.label(), "theory": expected[nr_index][0],
+                   **lambda_summary(lam, converged, t_d), "theory_c": expected[nr_index][1],
+                   **c_summary(c_hat, converged, t_d), "noise_points": count, "mle_baseline": baseline}

@@ -69,3 +69,49 @@ def test_the_kde_uses_the_cv_bandwidth_and_is_a_density():
     grid = torch.linspace(-2, 6, 8001, dtype=torch.float64).unsqueeze(1)
     mass = float(kde.log_prob(grid).exp().sum() * (grid[1, 0] - grid[0, 0]))
     assert mass == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_scott_bandwidth_is_std_times_n_to_the_minus_one_over_d_plus_4(d):
+    x = torch.randn(1000, d, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 3.0
+    expected = x.std(0) * 1000 ** (-1 / (d + 4))  # d = 1: n^(−1/5); d = 2: n^(−1/6)
+    assert torch.allclose(scott_bandwidth(x), expected, rtol=1e-12)
+
+
+def _loo_1d(x: torch.Tensor, h: float) -> float:
+    """Independent 1-D leave-one-out log-likelihood of a Gaussian KDE of bandwidth h.   x: (n,)"""
+    diff = x[:, None] - x[None, :]  # (n, n)
+    kernel = torch.exp(-0.5 * (diff / h) ** 2) / (h * math.sqrt(2 * math.pi))
+    kernel.fill_diagonal_(0.0)
+    return float(torch.log(kernel.sum(1) / (x.shape[0] - 1)).mean())
+
+
+def _golden_max(f, low: float, high: float, iterations: int = 60) -> float:
+    """The maximiser of a unimodal f on [low, high] by golden-section search."""
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = low, high
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    for _ in range(iterations):
+        if f(c) > f(d):
+            b, d = d, c
+            c = b - ratio * (b - a)
+        else:
+            a, c = c, d
+            d = a + ratio * (b - a)
+    return (a + b) / 2
+
+
+@pytest.mark.parametrize("separation", [1.5, 2.0, 4.0])
+def test_cv_bandwidth_is_the_likelihood_optimum_to_a_third_of_an_octave(separation):
+    """Two blobs (sd 0.5) whose leave-one-out optimum lies between two octaves (measured log2 s*: −0.25,
+    −0.64, −1.50): the search's thirds must land within a sixth of an octave of the optimum found by a
+    fine golden-section search; the octaves alone would miss it by 0.25-0.5 octave. (Not every sample is
+    this kind: at separation 8 the octaves' best, −3, has no third beside it near the optimum −2.47.)"""
+    gen = torch.Generator().manual_seed(0)
+    half = 150
+    x = torch.cat([torch.randn(half, generator=gen, dtype=torch.float64) * 0.5 - separation / 2,
+                   torch.randn(half, generator=gen, dtype=torch.float64) * 0.5 + separation / 2])  # (300,)
+    scott = float(scott_bandwidth(x[:, None])[0])
+    log_best = _golden_max(lambda t: _loo_1d(x, math.exp(t)), math.log(scott / 40), math.log(scott * 3))
+    chosen = float(cv_bandwidth(x[:, None])[0])
+    assert abs(math.log2(chosen) - log_best / math.log(2)) <= 1 / 6 + 0.02

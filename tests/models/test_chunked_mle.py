@@ -5,6 +5,7 @@ import threading
 import pytest
 import torch
 
+from models import stopping
 from models import trainer as trainer_module
 from models.chunked_mle import accumulate_log_z_gradient, raise_when
 from models.config import RunConfig
@@ -121,8 +122,8 @@ def _trainer_gradient(trainer: Trainer) -> tuple[float, list[torch.Tensor]]:
                          ids=["2-D custom", "1-D preset"])
 def test_the_trainer_takes_the_chunked_path_on_large_grids_with_the_same_gradient(make, monkeypatch):
     fused_loss, fused = _trainer_gradient(make())
-    monkeypatch.setattr(trainer_module, "STOP_CHUNK_POINTS", 300)  # 1,600 and 500 cells are now "large"
-    monkeypatch.setattr(trainer_module, "STOP_CHUNK_MLE_POINTS", 170)
+    monkeypatch.setattr(stopping, "STOP_CHUNK_POINTS", 300)  # 1,600 and 500 cells are now "large"
+    monkeypatch.setattr(stopping, "STOP_CHUNK_MLE_POINTS", 170)
     chunked_trainer = make()
     evaluated = []
     chunked_trainer.model.register_forward_hook(lambda module, args, out: evaluated.append(args[0].shape[0]))
@@ -144,8 +145,8 @@ def _stop_after(k: int):
 
 
 def test_a_stop_mid_step_raises_and_leaves_the_trainer_as_before_the_step(monkeypatch):
-    monkeypatch.setattr(trainer_module, "STOP_CHUNK_POINTS", 300)
-    monkeypatch.setattr(trainer_module, "STOP_CHUNK_MLE_POINTS", 100)  # 1,600 cells: 16 chunks
+    monkeypatch.setattr(stopping, "STOP_CHUNK_POINTS", 300)
+    monkeypatch.setattr(stopping, "STOP_CHUNK_MLE_POINTS", 100)  # 1,600 cells: 16 chunks
     stopped, twin = _custom_trainer(), _custom_trainer()
     grid_chunks = []
     stopped.model.register_forward_hook(lambda module, args, out: grid_chunks.append(args[0].shape[0]))
@@ -218,8 +219,8 @@ def test_population_gradients_with_a_callback_are_unchanged_and_it_runs_per_laye
 
 
 def test_a_non_finite_model_on_the_chunked_path_diverges_without_an_exception(monkeypatch):
-    monkeypatch.setattr(trainer_module, "STOP_CHUNK_POINTS", 300)
-    monkeypatch.setattr(trainer_module, "STOP_CHUNK_MLE_POINTS", 100)
+    monkeypatch.setattr(stopping, "STOP_CHUNK_POINTS", 300)
+    monkeypatch.setattr(stopping, "STOP_CHUNK_MLE_POINTS", 100)
     trainer = _custom_trainer()
     assert trainer.step(2) == 2
     with torch.no_grad():

@@ -39,6 +39,15 @@ def test_coverage_against_the_closed_form(mu, s, nr):
     assert 0.0 < expected < 1.0 or (mu, s) == (1.0, 3.0)  # the cases cut the data, except the broad q
 
 
+def test_the_default_epsilon_is_one_percent_as_the_page_says():
+    """The page's warning says "N_r q < 1% of p_d": the default ε must be that 1%, whatever the constant's name."""
+    x = torch.linspace(-10, 10, 20_001, dtype=torch.float64)
+    log_pd = -0.5 * x ** 2 - 0.5 * math.log(2 * math.pi)
+    log_q = -0.5 * ((x - 2.0) / 0.5) ** 2 - math.log(0.5) - 0.5 * math.log(2 * math.pi)
+    assert noise_coverage(log_pd, log_q, 1.0) == pytest.approx(_closed_form(2.0, 0.5, 1.0, eps=0.01), abs=2e-3)
+    assert abs(_closed_form(2.0, 0.5, 1.0, eps=0.01) - _closed_form(2.0, 0.5, 1.0, eps=0.1)) > 0.05  # ε matters here
+
+
 def _coverage(**knobs):
     trainer = Trainer(parse_config({"method": "nce", "data": "bimodal", **knobs}))
     return trainer, trainer.frame(with_grad=False, arrays=False)["noise_coverage"]

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from models import trainer as trainer_module
+from models import methods as trainer_module  # the losses live in models/methods.py
 from models.kde_budget import MAX_KDE_TERMS
 from models.trainer import Stopped
 from server import runner as runner_module

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models import trainer as trainer_module
+from models import methods as trainer_module  # the losses live in models/methods.py
 from models.config import RunConfig
 from models.cost import predict
 from models.trainer import Stopped

@@ -10,7 +10,7 @@ import pytest
 from models.config import RunConfig
 from models.data import DATA_PRESETS
 from models.noise import NOISE_FAMILIES
-from models.objectives import METHODS
+from models.methods import METHODS
 from models.trainer import REBUILD_KNOBS
 from server.assets import FRONTEND_DIR, plotly_bundle_gzipped, plotly_bundle_path
 from server.security import CONTENT_SECURITY_POLICY

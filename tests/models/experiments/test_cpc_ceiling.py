@@ -4,6 +4,7 @@ under the ceiling."""
 import math
 
 import pytest
+import torch
 
 from models.experiments import parse_sweep, run_sweep
 from models.experiments.cpc_ceiling import optimal_critic_value
@@ -38,3 +39,26 @@ def test_critics_whose_loss_blows_up_are_left_out_and_said_so():
     assert math.isnan(point["measured"])  # no critic left to average, rather than a blown-up number
     assert point["note"].startswith("2 of 2 models diverged (loss non-finite or over 1000× its first value")
     assert "lower lr (now 1; try 0.005)" in point["note"]
+
+
+def test_optimal_critic_value_at_zero_mi_is_exactly_zero():
+    """At MI = 0 the optimal critic is 0 everywhere, the loss is log B, and log B − loss is 0 exactly
+    (log(B − 1) would give log((B − 1)/B) = −0.13 at B = 8)."""
+    assert optimal_critic_value(0.0, 8, budget=4096) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_constant_critic_measures_exactly_zero(monkeypatch):
+    """Critics that start at all-zero weights stay there (every gradient is 0: the scores and the hidden
+    activations are 0), so every score is equal and log B − loss is 0 exactly."""
+    import models.experiments.cpc_ceiling as cpc_ceiling
+
+    def zero_parameters(module, gen):
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.zero_()
+
+    monkeypatch.setattr(cpc_ceiling, "_init_parameters", zero_parameters)
+    result = run_sweep(parse_sweep({"experiment": "cpc_ceiling", "reps": 1, "mi": [2.0], "batch_size": [8],
+                                    "steps": 10, "hidden": 4, "depth": 1, "eval_batches": 2}))
+    (point,) = result["points"]
+    assert point["measured"] == pytest.approx(0.0, abs=1e-6)

@@ -6,7 +6,8 @@ import pytest
 
 from models.experiments import SweepContext, parse_sweep, run_sweep
 from models.experiments.common import NoiseSpec, Z_95
-from models.experiments.efficiency import theory
+from models.experiments.efficiency import _noise_count, theory, theory_c
+from models.fixed_sample import fixed_noise_count
 
 SIGMAS = 4.0  # measured vs theory: within 4 standard errors (the CI half-width / 1.96) plus 10% for T_d < ∞
 
@@ -15,6 +16,33 @@ SIGMAS = 4.0  # measured vs theory: within 4 standard errors (the CI half-width 
 def test_theory_is_one_plus_one_over_nr_when_q_is_the_data(nr):
     (value,) = theory(NoiseSpec(noise="data"), [nr])
     assert value == pytest.approx(1 + 1 / nr, rel=1e-9)
+
+
+@pytest.mark.parametrize("nr", [0.1, 0.5, 1.0, 10.0, 1000.0])
+def test_theory_of_c_is_one_plus_one_over_nr_when_q_is_the_data(nr):
+    """Closed form for q = p_d: P = N_r/(1 + N_r) =: ν, I = ν E[g gᵀ] with E[g gᵀ] = [[3/4, −1/2], [−1/2, 1]]
+    (g = (−x²/2, 1), x ~ N(0, 1)), m = ν E[g], so I⁻¹ m = (0, 1) and
+    Σ = (1/ν) E[g gᵀ]⁻¹ − (1 + 1/N_r) e_c e_cᵀ = (1 + 1/N_r) [[2, 1], [1, 1/2]]:
+    Σ_cc / CR_c = (1 + 1/N_r) (1/2) / (1/2). Without the (1 + 1/N_r) m-term it would be 3 (1 + 1/N_r)."""
+    (value,) = theory_c(NoiseSpec(noise="data"), [nr])
+    assert value == pytest.approx(1 + 1 / nr, rel=1e-9)
+
+
+def test_theory_of_c_sees_the_noise_where_lambda_barely_does():
+    """A wide q is near-optimal for λ at N_r = 1 but costs c (= −log Ẑ) much more than q = p_d does."""
+    lam_wide, c_wide = theory(NoiseSpec(noise="gaussian", noise_scale=2.0), [1.0])[0], \
+        theory_c(NoiseSpec(noise="gaussian", noise_scale=2.0), [1.0])[0]
+    assert lam_wide < 2.0 < c_wide  # q = p_d: both 2
+
+
+@pytest.mark.parametrize("sample_size, nr", [(53, 0.5), (51, 0.5), (75, 0.3), (55, 0.1)])
+def test_noise_count_is_the_fixed_sample_count(sample_size, nr):
+    """One home for N = round(N_r · T_d): Python's round (26.5 -> 26, 25.5 -> 26), at least 1."""
+    expected = max(1, round(nr * sample_size))
+    assert _noise_count(nr, sample_size) == fixed_noise_count("nce", sample_size, nr, 1) == expected
+    result = run_sweep(parse_sweep({"experiment": "efficiency", "reps": 2, "sample_size": sample_size, "nr": [nr],
+                                    "noises": [{"noise": "data"}]}))
+    assert result["points"][0]["noise_points"] == expected
 
 
 def test_theory_orders_the_noises():
@@ -44,6 +72,8 @@ def test_measured_points_match_the_theory():
         standard_error = (point["ci"][1] - point["ci"][0]) / (2 * Z_95)
         allowed = SIGMAS * standard_error + 0.1 * point["theory"]
         assert abs(point["measured"] - point["theory"]) < allowed, point
+        standard_error_c = (point["ci_c"][1] - point["ci_c"][0]) / (2 * Z_95)
+        assert abs(point["measured_c"] - point["theory_c"]) < SIGMAS * standard_error_c + 0.1 * point["theory_c"], point
     curves = result["theory_curves"]
     assert [c["noise"] for c in curves] == [{"noise": "data"}, {"noise": "gaussian", "noise_loc": 0.0, "noise_scale": 2.0},
                                             {"noise": "uniform", "noise_loc": 0.0, "noise_scale": 1.5}]
